@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both set everything up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A matching torch/torchvision pair (torchvision must be built against the same torch).
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.installed
+
+# Use ../shared/images (when it exists) as a pre-filled example-image cache: no test downloads.
+ifneq ($(wildcard ../shared/images/SOURCES.md),)
+export NST_EXAMPLES_DIR ?= $(abspath ../shared/images)
+endif
+
+.PHONY: setup demo test test-unit test-notebooks test-browser lint lab bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "error: Python 3.11+ is needed (found $$($(PYTHON) --version)); set PYTHON=python3.11"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip --quiet
+	$(PY) -m pip install --quiet $(TORCH_PINS)
+	$(PY) -m pip install --quiet -e '.[dev]' $(TORCH_PINS)
+	@$(PY) -c 'import torchvision' || { echo "error: torchvision does not import; see README"; exit 1; }
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/nst stylize chelsea starry_night -o outputs/demo.png --size 192 --steps 150 \
+	  --log outputs/demo.json
+	@echo "Open outputs/demo.png to see the result."
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test-unit: setup
+	$(VENV)/bin/pytest -m "not browser" tests
+
+test-notebooks: setup
+	NST_FAST=1 $(VENV)/bin/pytest --nbval-lax -p no:cacheprovider notebooks
+
+test: lint test-unit test-notebooks
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks
+
+bench: setup
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf outputs test-output .pytest_cache

@@ -1,0 +1,59 @@
+"""Where things live and how fast to run: environment variables and device choice.
+
+=====================  ==========================================================
+variable               meaning
+=====================  ==========================================================
+``NST_CACHE_DIR``      folder for cached weights and downloads (default: the
+                       per-user cache directory, e.g. ``~/.cache/nst-utils``)
+``NST_ARCH``           pin the network: ``vgg19`` or ``vgg16``
+``NST_EXAMPLES_DIR``   folder searched for example images before downloading
+``NST_FAST``           ``1`` shrinks notebook sizes and steps (used by the tests)
+``NST_DEVICE``         force a device (``cpu``, ``cuda``, ``mps``)
+=====================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+import torch
+
+APP_NAME = "nst-utils"
+
+
+def cache_dir() -> Path:
+    """The cache root: ``$NST_CACHE_DIR`` or the per-user cache directory (created on use)."""
+    path = Path(os.environ.get("NST_CACHE_DIR") or platformdirs.user_cache_dir(APP_NAME))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def examples_dir() -> Path | None:
+    """``$NST_EXAMPLES_DIR`` if set: a folder to look in before downloading examples."""
+    value = os.environ.get("NST_EXAMPLES_DIR")
+    return Path(value) if value else None
+
+
+def fast_mode() -> bool:
+    """True when ``NST_FAST`` is set to something other than ``0``/empty."""
+    return os.environ.get("NST_FAST", "").strip() not in ("", "0", "false", "False")
+
+
+def pick(class_value, fast_value):
+    """``fast_value`` under ``NST_FAST=1``, else ``class_value``: for notebook settings."""
+    return fast_value if fast_mode() else class_value
+
+
+def default_device() -> torch.device:
+    """``$NST_DEVICE`` if set, else the best available: CUDA, then Apple MPS, then CPU."""
+    forced = os.environ.get("NST_DEVICE")
+    if forced:
+        return torch.device(forced)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

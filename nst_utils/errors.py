@@ -1,0 +1,11 @@
+"""The one exception type users see.
+
+Every problem caused by input (a missing file, a bad layer name, an impossible size, weights
+that cannot be had) is raised as :class:`NSTError` with a single line that says *what* is wrong,
+*where*, and *what to do*. The ``nst`` command prints that line and exits non-zero; notebooks
+show it as an ordinary exception.
+"""
+
+
+class NSTError(Exception):
+    """A user-facing error whose message is one complete, actionable line."""
