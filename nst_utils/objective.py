@@ -1,0 +1,156 @@
+r"""The objective :math:`\alpha L_{content} + \beta L_{style} + \gamma L_{TV}` as one callable.
+
+Targets — the content image's features :math:`P^l` and the style image's Gram matrices
+:math:`A^l` — are computed **once**, when the objective is built, without autograd. Each call
+then needs one forward pass of the generated image up to the deepest layer used, and the
+backward pass through it.
+
+Content reconstruction, texture synthesis and full style transfer are the same objective with
+some terms switched off: no content image (texture synthesis, paper Fig. 1 top), no style image
+(content reconstruction, Fig. 1 bottom), or both (Fig. 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .losses import NORMALIZATIONS, content_loss, gram_matrix, style_loss, total_variation
+from .vgg import VGGFeatures
+
+#: The paper's content layer ("conv4_2" in Caffe, whose ReLUs run in place, so rectified).
+CONTENT_LAYERS = ("relu4_2",)
+#: The paper's style layers ("conv1_1" … "conv5_1", rectified), each weighted 1/5.
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+@dataclass
+class LossTerms:
+    """The parts of one evaluation; ``total`` is what is minimised."""
+
+    content: torch.Tensor
+    style: torch.Tensor
+    tv: torch.Tensor
+    total: torch.Tensor
+
+    def as_floats(self) -> dict[str, float]:
+        """Plain numbers (one host sync), e.g. for the history log."""
+        return {k: float(getattr(self, k).detach()) for k in ("content", "style", "tv", "total")}
+
+
+class ContentTarget:
+    r"""The content image's responses :math:`P^l` on ``layers`` and the loss against them."""
+
+    def __init__(
+        self,
+        net: VGGFeatures,
+        image: torch.Tensor,
+        layers: Sequence[str] = CONTENT_LAYERS,
+        normalization: str = "mean",
+    ) -> None:
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalization {normalization!r}: choose {NORMALIZATIONS}")
+        self.layers = net.check_layers(layers)
+        self.normalization = normalization
+        with torch.no_grad():
+            self.targets = {k: v.detach() for k, v in net(image, self.layers).items()}
+
+    def loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean over the layers of each layer's content loss (one layer in the paper)."""
+        losses = [content_loss(features[k], t, self.normalization) for k, t in self.targets.items()]
+        return torch.stack(losses).mean()
+
+
+class StyleTarget:
+    r"""The style image's Gram matrices :math:`A^l` and :math:`\sum_l w_l E_l` against them."""
+
+    def __init__(
+        self,
+        net: VGGFeatures,
+        image: torch.Tensor,
+        layers: Sequence[str] = STYLE_LAYERS,
+        layer_weights: Sequence[float] | None = None,
+    ) -> None:
+        self.layers = net.check_layers(layers)
+        if layer_weights is None:
+            layer_weights = [1.0 / len(self.layers)] * len(self.layers)
+        if len(layer_weights) != len(self.layers):
+            raise ValueError("give one style-layer weight per style layer")
+        self.layer_weights = dict(zip(self.layers, map(float, layer_weights), strict=True))
+        with torch.no_grad():
+            self.grams = self.target_grams(net, image)
+
+    def target_grams(self, net: VGGFeatures, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """:math:`A^l` for every style layer (subclasses may mask or blend)."""
+        return {k: gram_matrix(f) for k, f in net(image, self.layers).items()}
+
+    def loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        return style_loss(features, self.grams, self.layer_weights)
+
+
+class Objective:
+    """``objective(image) -> LossTerms``; the thing :func:`nst_utils.optimize.optimize` minimises.
+
+    ``styles`` is a list of ``(StyleTarget, weight)`` pairs so that several styles can be
+    blended; the paper uses one with weight 1.
+    """
+
+    def __init__(
+        self,
+        net: VGGFeatures,
+        content: ContentTarget | None = None,
+        styles: Iterable[tuple[StyleTarget, float]] = (),
+        content_weight: float = 1.0,
+        style_weight: float = 1.0,
+        tv_weight: float = 0.0,
+    ) -> None:
+        self.net = net
+        self.content = content
+        self.styles = list(styles)
+        self.content_weight = content_weight
+        self.style_weight = style_weight
+        self.tv_weight = tv_weight
+        if content is None and not self.styles:
+            raise ValueError("an objective needs a content target, a style target, or both")
+        layers = list(content.layers) if content else []
+        for target, _ in self.styles:
+            layers += [name for name in target.layers if name not in layers]
+        self.layers = tuple(layers)
+
+    def __call__(self, image: torch.Tensor) -> LossTerms:
+        features = self.net(image, self.layers)
+        zero = image.new_zeros(())
+        content = self.content.loss(features) if self.content else zero
+        style = sum((w * t.loss(features) for t, w in self.styles), zero)
+        tv = total_variation(image) if self.tv_weight else zero
+        total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
+        return LossTerms(content, style, tv, total)
+
+
+def build_objective(
+    net: VGGFeatures,
+    content: torch.Tensor | None = None,
+    style: torch.Tensor | Sequence[tuple[torch.Tensor, float]] | None = None,
+    *,
+    content_layers: Sequence[str] = CONTENT_LAYERS,
+    style_layers: Sequence[str] = STYLE_LAYERS,
+    content_weight: float = 1.0,
+    style_weight: float = 1e4,
+    tv_weight: float = 0.0,
+    normalization: str = "mean",
+) -> Objective:
+    """Objective from images: ``style`` is one image or ``[(image, weight), ...]`` to blend.
+
+    Blend weights must be positive; they are normalised to sum to 1.
+    """
+    content_target = None
+    if content is not None:
+        content_target = ContentTarget(net, content, content_layers, normalization)
+    pairs = [] if style is None else ([(style, 1.0)] if torch.is_tensor(style) else list(style))
+    if any(w <= 0 for _, w in pairs):
+        raise ValueError("style blend weights must be positive")
+    total_w = sum(w for _, w in pairs)
+    styles = [(StyleTarget(net, img, style_layers), w / total_w) for img, w in pairs]
+    return Objective(net, content_target, styles, content_weight, style_weight, tv_weight)

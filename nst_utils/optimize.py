@@ -1,0 +1,173 @@
+"""One optimisation engine for every experiment in the kit.
+
+Gatys et al. do not train a network: they change the *pixels* of an image ``x`` by gradient
+descent until its VGG responses match the targets. This module owns that loop:
+
+* optimisers: ``"lbfgs"`` (the paper's choice, default) and ``"adam"``;
+* one *iteration* is one forward and backward pass (L-BFGS runs without line search, so it
+  evaluates the objective exactly once per step and both optimisers count alike);
+* after every step the pixels are projected back into ``[0, 1]``;
+* the best image seen (lowest total loss) is what is returned;
+* ``callback(iteration, image, losses)`` runs every ``callback_every`` iterations (live
+  previews); it may raise :class:`StopOptimization`, or a ``stop`` event may be set, to end
+  the run early and keep the best image;
+* Ctrl-C (``KeyboardInterrupt``) does the same;
+* a NaN or infinite loss stops with a clear :class:`~nst_utils.errors.NSTError`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from .errors import NSTError
+from .objective import LossTerms, Objective
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "style", "noise")
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+
+Callback = Callable[[int, torch.Tensor, dict[str, float]], None]
+
+
+class StopOptimization(Exception):
+    """Raise inside a callback to end the run cleanly and keep the best image so far."""
+
+
+@dataclass
+class Result:
+    """What a run produced.
+
+    ``history`` holds one dict per logged iteration with keys ``iteration``, ``seconds``,
+    ``content``, ``style``, ``tv`` and ``total``; ``status`` is ``"completed"``,
+    ``"stopped"`` (callback or stop event) or ``"interrupted"`` (Ctrl-C).
+    """
+
+    image: torch.Tensor
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_iteration: int = 0
+    status: str = "completed"
+
+    @property
+    def seconds(self) -> float:
+        return self.history[-1]["seconds"] if self.history else 0.0
+
+    def final(self, key: str = "total") -> float:
+        return self.history[-1][key]
+
+
+def initial_image(
+    init: str | torch.Tensor,
+    content: torch.Tensor | None = None,
+    style: torch.Tensor | None = None,
+    *,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+) -> torch.Tensor:
+    """The starting image: the content image, the style image resized to the content's size,
+    or seeded uniform white noise in ``[0, 1]`` (the paper's choice for Fig. 1).
+
+    ``size`` is ``(H, W)``; by default the content's (or the style's) size.
+    """
+    if torch.is_tensor(init):
+        return init.detach().clone()
+    reference = content if content is not None else style
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
+    if reference is None and size is None:
+        raise ValueError("initial_image needs a content or style image, or a size")
+    h, w = size or reference.shape[-2:]
+    device = reference.device if reference is not None else torch.device("cpu")
+    if init == "content":
+        if content is None:
+            raise ValueError("init='content' needs a content image")
+        return content.detach().clone()
+    if init == "style":
+        if style is None:
+            raise ValueError("init='style' needs a style image")
+        return torch.nn.functional.interpolate(
+            style, size=(h, w), mode="bilinear", antialias=True, align_corners=False
+        ).clamp(0, 1)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, h, w, generator=generator).to(device)
+
+
+def _make_optimizer(name: str, x: torch.Tensor, lr: float | None) -> torch.optim.Optimizer:
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
+    lr = DEFAULT_LR[name] if lr is None else lr
+    if name == "adam":
+        return torch.optim.Adam([x], lr=lr)
+    return torch.optim.LBFGS(
+        [x], lr=lr, max_iter=1, history_size=100, tolerance_grad=0.0, tolerance_change=0.0
+    )
+
+
+def optimize(
+    objective: Objective | Callable[[torch.Tensor], LossTerms],
+    init: torch.Tensor,
+    *,
+    steps: int = 300,
+    optimizer: str = "lbfgs",
+    lr: float | None = None,
+    callback: Callback | None = None,
+    callback_every: int = 10,
+    stop: threading.Event | None = None,
+    progress: bool = True,
+    description: str = "optimising",
+) -> Result:
+    """Minimise ``objective`` over the pixels of ``init`` for ``steps`` iterations."""
+    if steps < 1:
+        raise NSTError(f"steps must be at least 1, got {steps}")
+    x = init.detach().clone().clamp_(0, 1).requires_grad_(True)
+    opt = _make_optimizer(optimizer, x, lr)
+    result = Result(image=x.detach().clone())
+    best = math.inf
+    last: dict[str, torch.Tensor] = {}
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        terms = objective(x)
+        terms.total.backward()
+        last["terms"], last["image"] = terms, x.detach().clone()
+        return terms.total
+
+    start = time.perf_counter()
+    bar = tqdm(total=steps, desc=description, disable=not progress, leave=False)
+    try:
+        for iteration in range(1, steps + 1):
+            opt.step(closure)
+            with torch.no_grad():
+                x.clamp_(0, 1)
+            losses = last["terms"].as_floats()
+            if not math.isfinite(losses["total"]):
+                raise NSTError(
+                    f"optimisation diverged at iteration {iteration} (loss is {losses['total']}): "
+                    "lower the learning rate or the loss weights, or use --optimizer adam"
+                )
+            result.history.append(
+                {"iteration": iteration, "seconds": time.perf_counter() - start, **losses}
+            )
+            if losses["total"] < best:  # measured on the image before this step
+                best, result.best_iteration = losses["total"], iteration
+                result.image = last["image"]
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses['total']:.4g}", refresh=False)
+            if callback is not None and (iteration % callback_every == 0 or iteration == steps):
+                callback(iteration, x.detach(), losses)
+            if stop is not None and stop.is_set():
+                result.status = "stopped"
+                break
+    except StopOptimization:
+        result.status = "stopped"
+    except KeyboardInterrupt:
+        result.status = "interrupted"
+    finally:
+        bar.close()
+    return result
