@@ -125,7 +125,8 @@ def optimize(
     """Minimise ``objective`` over the pixels of ``init`` for ``steps`` iterations."""
     if steps < 1:
         raise NSTError(f"steps must be at least 1, got {steps}")
-    x = init.detach().clone().clamp_(0, 1).requires_grad_(True)
+    x = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1)
+    x.requires_grad_(True)
     opt = _make_optimizer(optimizer, x, lr)
     result = Result(image=x.detach().clone())
     best = math.inf

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from .objective import CONTENT_LAYERS, STYLE_LAYERS, build_objective
+from .objective import CONTENT_LAYERS, STYLE_LAYERS, STYLE_WEIGHT, build_objective
 from .optimize import Result, initial_image, optimize
 from .vgg import VGGFeatures
 
@@ -27,7 +27,7 @@ class Settings:
     size: int = 256
     steps: int = 300
     content_weight: float = 1.0
-    style_weight: float = 1e4
+    style_weight: float = STYLE_WEIGHT
     tv_weight: float = 0.0
     content_layers: tuple[str, ...] = CONTENT_LAYERS
     style_layers: tuple[str, ...] = STYLE_LAYERS
