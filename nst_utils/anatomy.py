@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
+import matplotlib.pyplot as plt
 import torch
+from matplotlib.figure import Figure
 
 from .layers import layer_names
 from .vgg import BLOCK_CHANNELS
@@ -133,3 +135,61 @@ def activation_stats(
             }
         )
     return stats
+
+
+def strongest_channels(features: torch.Tensor, k: int) -> list[int]:
+    """Indices of the ``k`` channels of ``(1, N, H, W)`` with the largest mean response."""
+    return features[0].float().mean(dim=(1, 2)).topk(min(k, features.shape[1])).indices.tolist()
+
+
+def show_feature_grid(
+    features: dict[str, torch.Tensor],
+    layers: Sequence[str],
+    *,
+    k: int = 8,
+    size: float = 1.5,
+    receptive: dict[str, int] | None = None,
+) -> Figure:
+    """One row per layer: its ``k`` most active channels, each map at its own resolution.
+
+    Row labels give the layer, its number of channels and map size (and its receptive field
+    when ``receptive`` maps names to sizes). Each map is scaled to its own range.
+    """
+    fig, axes = plt.subplots(
+        len(layers), k, figsize=(size * k, size * len(layers) + 0.3), squeeze=False
+    )
+    for row, name in zip(axes, layers, strict=True):
+        f = features[name]
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for ax, channel in zip(row, strongest_channels(f, k), strict=False):
+            ax.imshow(f[0, channel].detach().float().cpu().numpy(), cmap="viridis")
+            ax.set_title(f"ch {channel}", fontsize=7)
+        label = f"{name}\n{f.shape[1]} ch, {f.shape[2]}×{f.shape[3]}"
+        if receptive and name in receptive:
+            label += f"\nsees {receptive[name]} px"
+        row[0].set_ylabel(label, fontsize=8)
+    fig.suptitle(f"The {k} most active channels per layer (each map scaled to its own range)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_activation_stats(stats: Sequence[dict], *, title: str | None = None) -> Figure:
+    """Two panels from :func:`activation_stats`: mean response, and fraction of zeros."""
+    names = [s["layer"] for s in stats]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
+    left.bar(names, [s["mean"] for s in stats], color="tab:blue")
+    left.set_ylabel("mean response")
+    right.bar(names, [s["zeros"] for s in stats], color="tab:orange", label="values = 0")
+    right.plot(names, [s["dead_channels"] for s in stats], "k.-", label="channels silent")
+    right.set_ylim(0, 1)
+    right.set_ylabel("fraction")
+    right.legend(fontsize=8)
+    for ax in (left, right):
+        ax.tick_params(axis="x", rotation=60, labelsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

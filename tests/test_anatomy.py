@@ -89,3 +89,22 @@ def test_activation_stats():
     assert x["zeros"] == pytest.approx(1 - 5 / 16)
     assert x["dead_channels"] == pytest.approx(0.5)
     assert stats[0]["dead_channels"] == 1.0
+
+
+def test_figures(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from nst_utils.anatomy import plot_activation_stats, show_feature_grid, strongest_channels
+
+    torch.manual_seed(0)
+    net = VGGFeatures("vgg16")
+    layers = ["relu1_1", "relu2_1", "relu3_1"]
+    feats = net(torch.rand(1, 3, 32, 40), layers)
+    assert len(strongest_channels(feats["relu1_1"], 5)) == 5
+    fig = show_feature_grid(feats, layers, k=4, receptive=receptive_fields("vgg16"))
+    assert len(fig.axes) == 12
+    assert fig.axes[0].get_ylabel().endswith("sees 3 px")
+    assert fig.axes[0].get_ylabel().startswith("relu1_1\n64 ch, 32×40")
+    fig2 = plot_activation_stats(activation_stats(feats, layers), title="noise")
+    fig2.savefig(tmp_path / "stats.png")
