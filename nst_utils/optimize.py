@@ -7,6 +7,9 @@ descent until its VGG responses match the targets. This module owns that loop:
 * one *iteration* is one forward and backward pass (L-BFGS runs without line search, so it
   evaluates the objective exactly once per step and both optimisers count alike);
 * after every step the pixels are projected back into ``[0, 1]``;
+* L-BFGS without line search can overshoot on hard objectives (e.g. matching ``relu5_2``):
+  when a step's loss exceeds :data:`RESTART_FACTOR` times the best so far, the run returns
+  to the best image and restarts L-BFGS's curvature memory;
 * the best image seen (lowest total loss) is what is returned;
 * ``callback(iteration, image, losses)`` runs every ``callback_every`` iterations (live
   previews); it may raise :class:`StopOptimization`, or a ``stop`` event may be set, to end
@@ -32,6 +35,7 @@ from .objective import LossTerms, Objective
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "style", "noise")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+RESTART_FACTOR = 2.0
 
 Callback = Callable[[int, torch.Tensor, dict[str, float]], None]
 
@@ -158,6 +162,10 @@ def optimize(
             if losses["total"] < best:  # measured on the image before this step
                 best, result.best_iteration = losses["total"], iteration
                 result.image = last["image"]
+            elif optimizer == "lbfgs" and losses["total"] > RESTART_FACTOR * best:
+                with torch.no_grad():
+                    x.copy_(result.image)
+                opt = _make_optimizer(optimizer, x, lr)
             bar.update(1)
             bar.set_postfix(loss=f"{losses['total']:.4g}", refresh=False)
             if callback is not None and (iteration % callback_every == 0 or iteration == steps):

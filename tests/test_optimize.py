@@ -168,3 +168,31 @@ def test_objective_terms_switch_off(net, images):
     only_content = build_objective(net, content, None, content_layers=("relu1_2",))
     assert only_content(content).total == 0
     assert only_content.layers == ("relu1_2",)
+
+
+def test_lbfgs_restarts_from_the_best_image_after_a_blow_up(images):
+    target = images[0]
+    calls = []
+
+    def spiky(image):
+        calls.append(1)
+        loss = (image - target).pow(4).sum() * (1000.0 if len(calls) == 5 else 1.0)
+        zero = loss.new_zeros(())
+        return LossTerms(loss, zero, zero, loss)
+
+    seen = {}
+
+    def callback(iteration, image, losses):
+        seen[iteration] = image.clone()
+
+    init = initial_image("noise", target, seed=1)
+    result = optimize(spiky, init, steps=8, callback=callback, callback_every=1, progress=False)
+    spike = result.history[4]
+    assert spike["total"] > 2 * min(h["total"] for h in result.history[:4])
+    assert [h["total"] for h in result.history[:4]] == sorted(
+        (h["total"] for h in result.history[:4]), reverse=True
+    )
+    # Iteration 4 evaluated the image left by step 3: the best so far. After the spike the
+    # run continues from it, not from the overshoot.
+    assert torch.equal(seen[5], seen[3])
+    assert result.history[-1]["total"] < spike["total"]
