@@ -3,6 +3,9 @@
 ::
 
     nst stylize CONTENT STYLE -o OUT.png [--size 256 --steps 300 ...]
+    nst stylize CONTENT STYLE[:W] [--style STYLE2[:W2] ...] [--style-mask M1 --style-mask M2]
+        [--preserve-color luminance|histogram] [--scales 128,256,512] [--style-scale 0.5]
+        [--normalized-vgg]
     nst reconstruct-content IMAGE --layer relu4_2 -o OUT.png
     nst synthesize-texture IMAGE --layers relu1_1,relu2_1 -o OUT.png
     nst weights status | fetch [--arch vgg16]
@@ -57,6 +60,46 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _size_list(text: str) -> tuple[int, ...]:
+    sizes = tuple(_positive_int(part.strip()) for part in text.split(",") if part.strip())
+    if not sizes:
+        raise argparse.ArgumentTypeError("give sizes in pixels, e.g. 128,256,512")
+    return sizes
+
+
+def _positive(text: str) -> float:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text} must be > 0")
+    return value
+
+
+def _add_beyond_options(parser: argparse.ArgumentParser) -> None:
+    """Notebook 06: several styles, regions, colour, coarse-to-fine, normalised VGG."""
+    parser.add_argument(
+        "--style", dest="styles", action="append", default=[], metavar="STYLE[:WEIGHT]",
+        help="another style to blend in (weights are normalised), e.g. the_scream:0.3",
+    )  # fmt: skip
+    parser.add_argument(
+        "--style-mask", dest="style_masks", action="append", default=[], metavar="FILE",
+        help="region for each style, in order (white = region; uncovered = no style)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--preserve-color", choices=("luminance", "histogram"), default=None,
+        help="keep the photo's colours: luminance-only transfer or colour histogram matching",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scales", type=_size_list, default=None, metavar="S1,S2,...",
+        help="coarse-to-fine sizes; the last is the output size (replaces --size)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--style-scale", type=_positive, default=1.0, help="style image size / content size"
+    )
+    parser.add_argument(
+        "--normalized-vgg", action="store_true", help="the paper's mean-1 rescaled VGG"
+    )
+
+
 def _add_run_options(parser: argparse.ArgumentParser, *, steps: int, init: str) -> None:
     """Options shared by the three optimisation commands."""
     from .optimize import INITS, OPTIMIZERS
@@ -95,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("stylize", help="paint CONTENT in the style of STYLE")
     p.add_argument("content", help="content image: a file or an example name")
-    p.add_argument("style", help="style image: a file or an example name")
+    p.add_argument("style", help="style image: a file or an example name, optionally :WEIGHT")
     _add_run_options(p, steps=300, init="content")
     p.add_argument("--content-weight", type=_non_negative, default=None, help="alpha")
     p.add_argument("--style-weight", type=_non_negative, default=None, help="beta")
@@ -103,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content-layers", type=_layer_list, default=None, help="e.g. relu4_2")
     p.add_argument("--style-layers", type=_layer_list, default=None, help="comma-separated")
     p.add_argument("--normalization", choices=("mean", "paper"), default=None)
+    _add_beyond_options(p)
 
     p = commands.add_parser("reconstruct-content", help="image from one layer's features")
     p.add_argument("image")
@@ -195,7 +239,7 @@ def _engine_options(args) -> dict:
     return options
 
 
-def _finish(args, net, device, settings, result, inputs: dict[str, Path]) -> None:
+def _finish(args, net, device, settings, result, inputs: dict[str, Path], extra=None) -> None:
     from .images import save_image
 
     if result.status == "interrupted":
@@ -215,6 +259,7 @@ def _finish(args, net, device, settings, result, inputs: dict[str, Path]) -> Non
                 "status": result.status,
                 "best_iteration": result.best_iteration,
                 "history": result.history,
+                **(extra or {}),
             },
         )
     if not args.quiet:
@@ -238,10 +283,62 @@ def _write_json(path: Path, data: dict) -> None:
         raise
 
 
+def _style_specs(args) -> list:
+    """The positional STYLE and every ``--style``, with ``--style-mask`` paired in order."""
+    from .styles import attach_masks, parse_style_spec
+
+    specs = [parse_style_spec(text) for text in [args.style, *args.styles]]
+    return attach_masks(specs, [Path(m) for m in args.style_masks])
+
+
+def _extended(args, specs) -> bool:
+    return bool(
+        len(specs) > 1
+        or specs[0].weight != 1
+        or args.style_masks
+        or args.preserve_color
+        or args.scales
+        or args.style_scale != 1
+    )
+
+
+def _stylize_extended(args, net, device, settings, specs) -> None:
+    """Run every notebook-06 extension through :func:`nst_utils.multiscale.stylize_multiscale`."""
+    from dataclasses import replace
+
+    from .examples import resolve_image
+    from .multiscale import stylize_multiscale
+
+    scales = list(args.scales or [args.size])
+    settings = settings.updated(size=scales[-1])
+    content = resolve_image(args.content)
+    specs = [replace(s, source=resolve_image(str(s.source))) for s in specs]
+    inputs = {"content": content, **{f"style{i}": s.source for i, s in enumerate(specs, 1)}}
+    for i, s in enumerate(specs, 1):
+        if s.mask is not None:
+            inputs[f"mask{i}"] = resolve_image(str(s.mask))
+    result = stylize_multiscale(
+        net, content, specs, scales, settings, style_scale=args.style_scale,
+        preserve_color=args.preserve_color, **_engine_options(args),
+    )  # fmt: skip
+    extra = {
+        "styles": [{"image": str(s.source), "weight": s.weight} for s in specs],
+        "scales": scales,
+        "style_scale": args.style_scale,
+        "preserve_color": args.preserve_color,
+        "normalized_vgg": args.normalized_vgg,
+    }
+    _finish(args, net, device, settings, result, inputs, extra)
+
+
 def cmd_stylize(args) -> None:
     from .transfer import stylize
 
     net, device, settings = _prepare(args)
+    if args.normalized_vgg:
+        from .normalize import normalized_vgg
+
+        net = normalized_vgg(net)
     settings = settings.updated(
         content_weight=args.content_weight,
         style_weight=args.style_weight,
@@ -250,8 +347,12 @@ def cmd_stylize(args) -> None:
         style_layers=args.style_layers and net.check_layers(args.style_layers),
         normalization=args.normalization,
     )
+    specs = _style_specs(args)
+    if _extended(args, specs):
+        _stylize_extended(args, net, device, settings, specs)
+        return
     content_path, content = _load(args.content, args.size, device)
-    style_path, style = _load(args.style, args.size, device)
+    style_path, style = _load(str(specs[0].source), args.size, device)
     result = stylize(net, content, style, settings, **_engine_options(args))
     _finish(args, net, device, settings, result, {"content": content_path, "style": style_path})
 
