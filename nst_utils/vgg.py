@@ -21,6 +21,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from . import weights as weights_lib
 from .config import default_device
 from .layers import BLOCK_DEPTHS, check_layers, layer_names
 
@@ -119,8 +120,6 @@ def load_vgg(
     ``arch`` ``None`` means: ``$NST_ARCH`` if set, else VGG-19 when its weights are cached or
     downloadable, else VGG-16 from the offline package archive (a one-line notice says why).
     """
-    from . import weights as weights_lib
-
     choice = weights_lib.resolve_arch(arch)
     if verbose and choice.notice:
         print(choice.notice)
