@@ -1,0 +1,206 @@
+"""Pictures in and out: any image file or array becomes an RGB tensor in ``[0, 1]``.
+
+Rules for turning a Pillow image into RGB (:func:`to_rgb`):
+
+==========================  ==============================================================
+mode                        becomes
+==========================  ==============================================================
+``RGB``                     itself
+``1``, ``L``, ``P``         RGB by repeating the grey level / looking up the palette
+``LA``, ``PA``, ``RGBA``,   alpha composited on **white** (a transparent pixel turns white)
+``P`` with transparency
+``I;16*``, ``I``            16/32-bit grey scaled to 8 bit by the type's range
+                            (65535 → 255 for 16 bit; 32-bit by its own maximum if > 65535)
+``F``                       floats: taken as ``[0, 1]`` if the maximum is ≤ 1, else
+                            ``[0, 255]``; clipped
+``CMYK``, ``YCbCr``,        converted by Pillow's colour conversions
+``LAB``, ``HSV``
+==========================  ==============================================================
+
+EXIF orientation is applied first, so a phone photo stands the right way up. Sizes are always
+the **longest side**; the aspect ratio is kept.
+
+Every problem with a file is an :class:`~nst_utils.errors.NSTError` with one line that names
+the file, says what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import NSTError
+
+MAX_SIZE = 8192
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+ImageSource = str | os.PathLike | Image.Image | np.ndarray
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_image(source: ImageSource, size: int | None = None) -> torch.Tensor:
+    """A ``(1, 3, H, W)`` float32 tensor in ``[0, 1]``; ``size`` is the longest side."""
+    if size is not None:
+        check_size(size)
+    if isinstance(source, np.ndarray):
+        image = _from_array(source)
+    elif isinstance(source, Image.Image):
+        image = to_rgb(ImageOps.exif_transpose(source))
+    else:
+        image = _open(Path(source))
+    if size is not None:
+        image = _resize_pil(image, size)
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def check_size(size: int) -> None:
+    """``size`` must be a whole number of pixels between 1 and :data:`MAX_SIZE`."""
+    if not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
+        raise NSTError(f"impossible image size {size!r}: give a longest side from 1 to {MAX_SIZE}")
+
+
+def _open(path: Path) -> Image.Image:
+    """Open, fully decode and convert a file, turning every failure into one clear line."""
+    if not path.exists():
+        raise NSTError(f"{path}: file not found; check the path or run 'nst examples list'")
+    if path.is_dir():
+        raise NSTError(f"{path}: is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise NSTError(f"{path}: the file is empty (0 bytes); use a real image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                return to_rgb(ImageOps.exif_transpose(image))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise NSTError(f"{path}: image too large to open safely ({err}); shrink it first") from None
+    except UnidentifiedImageError:
+        raise NSTError(f"{path}: not an image Pillow can read; use a PNG or JPEG") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise NSTError(
+            f"{path}: damaged or truncated image ({err}); re-export or download it again"
+        ) from None
+
+
+def _from_array(array: np.ndarray) -> Image.Image:
+    """HxW or HxWx{1,3,4} arrays of bool, uint8, uint16 or floats in [0, 1]."""
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise NSTError(f"array of shape {array.shape}: expected HxW, HxWx3 or HxWx4")
+    if min(array.shape[:2]) < 1:
+        raise NSTError(f"array of shape {array.shape}: the image is empty")
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype == np.uint16:
+        array = (array.astype(np.float64) / 65535 * 255).round().astype(np.uint8)
+    elif np.issubdtype(array.dtype, np.floating):
+        array = (np.clip(np.nan_to_num(array), 0, 1) * 255).round().astype(np.uint8)
+    elif array.dtype != np.uint8:
+        raise NSTError(f"array of dtype {array.dtype}: use uint8, uint16, bool or floats in [0, 1]")
+    return to_rgb(Image.fromarray(np.ascontiguousarray(array)))
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB by the rules in the module docstring."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        return to_rgb(image)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if mode.startswith("I") or mode == "F":
+        return Image.fromarray(_scale_to_uint8(np.asarray(image), mode)).convert("RGB")
+    return image.convert("RGB")
+
+
+def _scale_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
+    values = values.astype(np.float64)
+    if mode == "F":
+        top = 1.0 if values.max(initial=0) <= 1 else 255.0
+    elif mode.startswith("I;16"):
+        top = 65535.0
+    else:  # 32-bit integers: 16-bit data stored wide, or their own range
+        top = 65535.0 if values.max(initial=0) > 255 else 255.0
+        top = max(top, values.max(initial=0))
+    return (np.clip(values / top, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _resize_pil(image: Image.Image, size: int) -> Image.Image:
+    w, h = image.size
+    scale = size / max(w, h)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return image if new == (w, h) else image.resize(new, Image.Resampling.LANCZOS)
+
+
+def resize_longest(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize a ``(B, C, H, W)`` tensor so its longest side is ``size`` (antialiased)."""
+    check_size(size)
+    h, w = image.shape[-2:]
+    scale = size / max(h, w)
+    new = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if new == (h, w):
+        return image
+    resized = torch.nn.functional.interpolate(
+        image, size=new, mode="bicubic", antialias=True, align_corners=False
+    )
+    return resized.clamp(0, 1)
+
+
+# --------------------------------------------------------------------------- showing
+
+
+def to_numpy(image: torch.Tensor) -> np.ndarray:
+    """``(1, 3, H, W)`` or ``(3, H, W)`` tensor → ``H×W×3`` float array in ``[0, 1]``."""
+    if image.dim() == 4:
+        image = image[0]
+    return image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """A tensor as an 8-bit RGB Pillow image."""
+    return Image.fromarray((to_numpy(image) * 255).round().astype(np.uint8))
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def save_image(
+    image: torch.Tensor | Image.Image, path: str | os.PathLike, *, protect: Iterable = ()
+) -> Path:
+    """Write PNG or JPEG (by suffix) atomically; refuse to overwrite any path in ``protect``.
+
+    The picture is written to a temporary file in the same folder and then renamed, so a
+    crash never leaves a half-written file behind.
+    """
+    path = Path(path)
+    fmt = SAVE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise NSTError(f"{path}: cannot save as {path.suffix or 'no suffix'}; use .png or .jpg")
+    if any(path.resolve() == Path(p).resolve() for p in protect):
+        raise NSTError(f"{path}: refusing to overwrite an input image; choose another -o path")
+    picture = image if isinstance(image, Image.Image) else to_pil(image)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            picture.save(handle, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
