@@ -1,0 +1,176 @@
+"""Loading and saving pictures: every Pillow mode, EXIF, sizes, and one-line errors."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nst_utils import images
+from nst_utils.errors import NSTError
+from nst_utils.images import load_image, save_image, to_rgb
+
+
+def pixel(t: torch.Tensor, y: int = 0, x: int = 0) -> list[float]:
+    return [round(v, 3) for v in t[0, :, y, x].tolist()]
+
+
+def test_rgb_file_round_trip(tmp_path):
+    array = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    path = save_image(torch.from_numpy(array).permute(2, 0, 1)[None] / 255.0, tmp_path / "a.png")
+    loaded = load_image(path)
+    assert loaded.shape == (1, 3, 20, 30) and loaded.dtype == torch.float32
+    assert np.array_equal((loaded[0].permute(1, 2, 0).numpy() * 255).round(), array)
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "expected"),
+    [
+        ("L", 128, [0.502] * 3),
+        ("1", 1, [1.0] * 3),
+        ("CMYK", (0, 255, 255, 0), [1.0, 0.0, 0.0]),  # full magenta + yellow = red
+        ("I;16", 65535, [1.0] * 3),
+        ("I;16", 32768, [0.502] * 3),
+        ("I", 65535, [1.0] * 3),
+        ("F", 0.25, [0.251] * 3),
+        ("F", 200.0, [0.784] * 3),
+        ("YCbCr", (255, 128, 128), [1.0] * 3),
+    ],
+)
+def test_modes_become_rgb(mode, value, expected):
+    image = Image.new(mode, (4, 3), value)
+    out = load_image(image)
+    assert out.shape == (1, 3, 3, 4)
+    assert pixel(out) == pytest.approx(expected, abs=0.01)
+
+
+def test_sixteen_bit_png_file_is_scaled_not_clipped(tmp_path):
+    ramp = np.array([[0, 16384, 32768, 65535]], dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(ramp).save(path)
+    assert Image.open(path).mode.startswith("I")
+    out = load_image(path)[0, 0, 0]
+    assert out.tolist() == pytest.approx([0.0, 0.25, 0.5, 1.0], abs=0.01)
+
+
+def test_alpha_is_composited_on_white():
+    rgba = Image.new("RGBA", (2, 1), (255, 0, 0, 255))
+    rgba.putpixel((1, 0), (0, 0, 0, 0))  # fully transparent black
+    out = load_image(rgba)
+    assert pixel(out, 0, 0) == [1.0, 0.0, 0.0]
+    assert pixel(out, 0, 1) == [1.0, 1.0, 1.0]
+    la = Image.new("LA", (1, 1), (0, 0))
+    assert pixel(load_image(la)) == [1.0, 1.0, 1.0]
+
+
+def test_palette_with_and_without_transparency():
+    p = Image.new("P", (2, 1))
+    p.putpalette([0, 0, 255, 0, 255, 0] + [0] * 762)
+    p.putpixel((1, 0), 1)
+    out = load_image(p)
+    assert pixel(out, 0, 0) == [0.0, 0.0, 1.0] and pixel(out, 0, 1) == [0.0, 1.0, 0.0]
+    p.info["transparency"] = 0
+    assert pixel(load_image(p), 0, 0) == [1.0, 1.0, 1.0]
+    assert to_rgb(p).mode == "RGB"
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    array = np.zeros((20, 40, 3), dtype=np.uint8)
+    array[:, :20] = 255  # white left half of a wide image
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(array).save(path, exif=exif, quality=95)
+    out = load_image(path)
+    assert out.shape == (1, 3, 40, 20)  # now tall
+    assert out[0, :, :15].mean() > 0.9 and out[0, :, 25:].mean() < 0.1  # white on top
+
+
+def test_size_is_the_longest_side_and_keeps_aspect():
+    image = Image.new("RGB", (300, 100), "red")
+    assert load_image(image, 60).shape == (1, 3, 20, 60)
+    assert load_image(image.rotate(90, expand=True), 60).shape == (1, 3, 60, 20)
+    assert load_image(image, 600).shape == (1, 3, 200, 600)  # upsampling allowed
+    assert images.resize_longest(torch.rand(1, 3, 10, 40), 20).shape == (1, 3, 5, 20)
+
+
+def test_arrays():
+    assert load_image(np.ones((5, 6), dtype=bool)).shape == (1, 3, 5, 6)
+    floats = np.full((2, 2, 3), 0.5, dtype=np.float32)
+    assert pixel(load_image(floats)) == pytest.approx([0.5] * 3, abs=0.003)
+    rgba = np.zeros((2, 2, 4), dtype=np.uint8)
+    assert pixel(load_image(rgba)) == [1.0, 1.0, 1.0]
+    with pytest.raises(NSTError, match="shape"):
+        load_image(np.zeros((2, 2, 5), dtype=np.uint8))
+    with pytest.raises(NSTError, match="dtype"):
+        load_image(np.zeros((2, 2), dtype=np.int64))
+
+
+def _bad_files(folder: Path) -> dict[str, Path]:
+    good = io.BytesIO()
+    Image.new("RGB", (64, 64), "blue").save(good, format="JPEG")
+    files = {
+        "empty": b"",
+        "text": b"this is not an image\n",
+        "truncated": good.getvalue()[: len(good.getvalue()) // 3],
+    }
+    paths = {}
+    for name, content in files.items():
+        paths[name] = folder / f"{name}.jpg"
+        paths[name].write_bytes(content)
+    paths["missing"] = folder / "missing.png"
+    paths["folder"] = folder
+    return paths
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "missing", "folder"])
+def test_bad_files_give_one_line_naming_the_file(tmp_path, kind):
+    path = _bad_files(tmp_path)[kind]
+    with pytest.raises(NSTError) as err:
+        load_image(path)
+    message = str(err.value)
+    assert str(path) in message and "\n" not in message
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.new("L", (100, 100)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100 // 4)  # warning zone and beyond
+    with pytest.raises(NSTError, match="too large"):
+        load_image(path)
+
+
+@pytest.mark.parametrize("size", [0, -5, 100_000])
+def test_impossible_size(size):
+    with pytest.raises(NSTError, match="impossible image size"):
+        load_image(Image.new("RGB", (4, 4)), size)
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    target = tmp_path / "out.png"
+
+    def broken_save(self, fp, format=None, **params):
+        fp.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_image(torch.rand(1, 3, 8, 8), target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_refuses_to_overwrite_inputs_and_bad_suffix(tmp_path):
+    source = tmp_path / "in.png"
+    save_image(torch.rand(1, 3, 8, 8), source)
+    before = source.read_bytes()
+    with pytest.raises(NSTError, match="overwrite an input"):
+        save_image(torch.rand(1, 3, 8, 8), tmp_path / "." / "in.png", protect=[source])
+    assert source.read_bytes() == before
+    with pytest.raises(NSTError, match=r"\.gif"):
+        save_image(torch.rand(1, 3, 8, 8), tmp_path / "x.gif")
+    jpeg = save_image(torch.rand(1, 3, 8, 8), tmp_path / "deep" / "x.JPG")
+    assert Image.open(jpeg).format == "JPEG"
