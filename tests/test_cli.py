@@ -187,3 +187,19 @@ def test_console_script_exit_status(tmp_path):
     )
     assert proc.returncode == 1
     assert_one_line_error(proc.returncode, proc.stderr, "nope.png")
+
+
+def test_weights_status_and_examples_list(capsys):
+    code, out, _ = run(["weights", "status"], capsys)
+    assert code == 0 and "vgg16: cached" in out and "would use:" in out
+    code, out, _ = run(["examples", "list"], capsys)
+    assert code == 0
+    names = [line.split()[0] for line in out.splitlines()]
+    assert {"chelsea", "swirls", "tubingen", "starry_night"} <= set(names)
+
+
+def test_example_names_work_as_inputs(tmp_path, capsys):
+    out = tmp_path / "named.png"
+    code, _, err = run(["stylize", "chelsea", "swirls", "-o", out, *FAST], capsys)
+    assert code == 0, err
+    assert Image.open(out).size == (48, 32)
