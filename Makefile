@@ -43,7 +43,13 @@ test-unit: setup
 test-notebooks: setup
 	NST_FAST=1 $(VENV)/bin/pytest --nbval-lax -p no:cacheprovider notebooks
 
-test: lint test-unit test-notebooks
+# The browser test runs wherever Chromium is installed (.ci/run installs it).
+BROWSER_TESTS := $(if $(wildcard /usr/bin/chromium),test-browser)
+
+test-browser: setup
+	NST_FAST=1 $(VENV)/bin/pytest -m browser tests/test_browser.py
+
+test: lint test-unit test-notebooks $(BROWSER_TESTS)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks

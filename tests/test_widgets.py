@@ -1,0 +1,348 @@
+"""The explorers of ``nst_utils.widgets``, driven from code as a student would with the mouse.
+
+Every test changes a control and checks that what is shown changed (image bytes, title), so a
+test fails if an observer stops updating its output. A random VGG-16 and tiny images keep
+them fast; the optimisation explorers run the real engine for a few steps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from nst_utils import widgets as W
+from nst_utils.optimize import optimize
+from nst_utils.plotting import cluster_order
+from nst_utils.vgg import VGGFeatures
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return VGGFeatures("vgg16")
+
+
+@pytest.fixture(scope="module")
+def images():
+    g = torch.Generator().manual_seed(1)
+    ramp = torch.linspace(0, 1, 40).view(1, 1, 1, 40).expand(1, 3, 32, 40).clone()
+    return {
+        "noise": torch.rand(1, 3, 32, 40, generator=g),
+        "ramp": ramp,
+        "blocks": (
+            torch.rand(1, 3, 4, 5, generator=g).repeat_interleave(8, 2).repeat_interleave(8, 3)
+        ),
+    }
+
+
+def wait_until(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+class CountingEngine:
+    """Wraps the real engine and counts its calls."""
+
+    def __init__(self, slow: float = 0.0):
+        self.calls = 0
+        self.slow = slow
+
+    def __call__(self, objective, init, **kwargs):
+        self.calls += 1
+        callback = kwargs.pop("callback")
+
+        def slowed(i, image, losses):
+            time.sleep(self.slow)
+            callback(i, image, losses)
+
+        return optimize(objective, init, callback=slowed, **kwargs)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_png_helpers_produce_pngs(images):
+    assert W.png_bytes(images["noise"]).startswith(b"\x89PNG")
+    grid = W.feature_grid_png(torch.rand(5, 6, 7), [0, 3, 4], tile=32, ncols=2)
+    assert grid.startswith(b"\x89PNG")
+
+
+def test_leading_order_matches_cluster_order():
+    torch.manual_seed(3)
+    f = torch.rand(1, 48, 100).clamp(min=0.4) - 0.4
+    gram = (f @ f.transpose(1, 2))[0]
+    ours, reference = W.leading_order(gram), cluster_order(gram)
+    assert torch.equal(ours, reference) or torch.equal(ours, reference.flip(0))
+
+
+# --------------------------------------------------------------------------- feature maps
+
+
+def test_feature_maps_redraw_on_every_control(net, images):
+    ex = W.FeatureMapExplorer(net, images, layer="relu1_1", channel=0)
+    assert ex.cache.forward_passes == 1
+    assert "relu1_1" in ex.title.value and "channel 0" in ex.title.value
+    shown = ex.image_widget.value
+
+    ex.channel.value = 5
+    assert ex.image_widget.value != shown and "channel 5 " in ex.title.value
+    shown = ex.image_widget.value
+
+    ex.layer.value = "relu3_1"
+    assert ex.image_widget.value != shown
+    assert "relu3_1" in ex.title.value and "of 256" in ex.title.value
+    assert ex.channel.max == 255
+    shown = ex.image_widget.value
+
+    ex.mode.value = "grid"
+    assert ex.image_widget.value != shown and "most active" in ex.title.value
+    assert ex.channel.disabled and not ex.k.disabled
+    shown = ex.image_widget.value
+
+    ex.k.value = 4
+    assert ex.image_widget.value != shown and "the 4 most active" in ex.title.value
+    shown = ex.image_widget.value
+
+    input_shown = ex.input_widget.value
+    ex.image.value = "ramp"
+    assert ex.image_widget.value != shown and "ramp" in ex.title.value
+    assert ex.input_widget.value != input_shown
+    # Layer and channel changes reuse the one forward pass per image.
+    assert ex.cache.forward_passes == 2
+    ex.layer.value = "pool5"
+    ex.image.value = "noise"
+    ex.layer.value = "conv1_2"
+    assert ex.cache.forward_passes == 2
+
+
+def test_feature_layer_change_clamps_channel_once(net, images):
+    ex = W.FeatureMapExplorer(net, images, layer="relu5_1", channel=400)
+    renders = ex.renders
+    ex.layer.value = "relu1_2"  # 64 channels: the channel is clamped, one redraw only
+    assert ex.channel.value == 63 and "channel 63 of 64" in ex.title.value
+    assert ex.renders == renders + 1
+
+
+def test_feature_maps_strongest_button(net, images):
+    ex = W.FeatureMapExplorer(net, images, layer="relu2_1", channel=0, mode="grid")
+    ex.strongest.click()
+    best = int(ex.cache.layer("noise", "relu2_1")[0].mean(dim=(1, 2)).argmax())
+    assert ex.mode.value == "channel" and ex.channel.value == best
+    assert f"channel {best} " in ex.title.value
+
+
+def test_feature_explorer_lists_every_layer(net, images):
+    ex = W.FeatureMapExplorer(net, images)
+    assert list(ex.layer.options) == list(net.layer_names)
+    assert ex.widget is not None and hasattr(ex, "_ipython_display_")
+
+
+def test_relu_features_equal_the_network(net, images):
+    cache = W.FeatureCache(net, W.ImageSet(images, 32))
+    with torch.no_grad():
+        direct = net(images["ramp"], ["relu2_2", "pool3"])
+    assert torch.allclose(cache.layer("ramp", "relu2_2"), direct["relu2_2"])
+    assert torch.allclose(cache.layer("ramp", "pool3"), direct["pool3"])
+
+
+# --------------------------------------------------------------------------- Gram matrices
+
+
+def test_gram_explorer_redraws(net, images):
+    ex = W.GramExplorer(net, images, layer="relu1_1", first="noise", second="ramp")
+    assert "relu1_1" in ex.title.value and "64×64" in ex.title.value
+    shown, title = ex.image_widget.value, ex.title.value
+
+    ex.layer.value = "relu2_1"
+    assert ex.image_widget.value != shown and "relu2_1" in ex.title.value
+    assert "128×128" in ex.title.value
+    shown, title = ex.image_widget.value, ex.title.value
+
+    thumb = ex.second_widget.value
+    ex.second.value = "blocks"
+    assert ex.image_widget.value != shown and ex.title.value != title
+    assert ex.second_widget.value != thumb
+    shown = ex.image_widget.value
+
+    ex.first.value = "ramp"
+    assert ex.image_widget.value != shown
+
+
+def test_gram_distance_is_zero_for_the_same_image(net, images):
+    ex = W.GramExplorer(net, images, layer="relu3_1", first="ramp", second="ramp")
+    assert ex.distance() == 0
+    ex.second.value = "noise"
+    assert ex.distance() > 0
+
+
+# --------------------------------------------------------------------------- playground
+
+
+def test_playground_preview_and_result(net, images):
+    engine = CountingEngine()
+    pg = W.Playground(
+        net,
+        images,
+        content="ramp",
+        style="noise",
+        steps=6,
+        preview_every=2,
+        content_layers=["relu2_1"],
+        style_layers=["relu1_1", "relu2_1"],
+        engine=engine,
+    )
+    start = pg.image_widget.value
+    shown = []
+    pg.image_widget.observe(lambda change: shown.append(change["new"]), "value")
+    pg.run_button.click()
+    assert pg.wait(120)
+    assert len(shown) >= 3, "the preview is updated every 2 of 6 steps"
+    assert engine.calls == 1 and pg.last_error is None
+    assert pg.result is not None and pg.result.status == "completed"
+    assert pg.previews == 3 and pg.progress.value == 6
+    assert pg.image_widget.value != start
+    assert pg.image_widget.value == W.png_bytes(pg.result.image)
+    assert "style transfer" in pg.title.value and "finished" in pg.title.value
+    assert not pg.run_button.disabled and pg.stop_button.disabled
+
+
+def test_playground_init_control_redraws(net, images):
+    pg = W.Playground(net, images, init="noise")
+    shown = pg.image_widget.value
+    pg.init.value = "content"
+    assert pg.image_widget.value != shown and "content" in pg.title.value
+
+
+def test_playground_modes_follow_the_layers(net, images):
+    pg = W.Playground(
+        net, images, steps=2, preview_every=1, content_layers=["relu1_1"], style_layers=[]
+    )
+    pg.run(block=True)
+    assert "content reconstruction" in pg.title.value
+    pg.content_layers.value, pg.style_layers.value = (), ("relu1_1",)
+    pg.run(block=True)
+    assert "texture synthesis" in pg.title.value
+    pg.style_layers.value = ()
+    pg.run(block=True)
+    assert "at least one layer" in pg.status.value
+
+
+def test_playground_stop_keeps_the_best_image(net, images):
+    engine = CountingEngine(slow=0.05)
+    pg = W.Playground(
+        net,
+        images,
+        content="ramp",
+        style="noise",
+        steps=500,
+        preview_every=1,
+        content_layers=["relu1_1"],
+        style_layers=["relu1_1"],
+        engine=engine,
+    )
+    pg.run_button.click()
+    assert pg.running and pg.run_button.disabled and not pg.stop_button.disabled
+    assert wait_until(lambda: pg.progress.value >= 3)
+    pg.stop_button.click()  # from this (the "kernel") thread while the worker runs
+    assert pg.wait(60)
+    result = pg.result
+    assert result.status == "stopped" and len(result.history) < 500
+    totals = [h["total"] for h in result.history]
+    assert result.history[result.best_iteration - 1]["total"] == min(totals)
+    assert pg.image_widget.value == W.png_bytes(result.image)
+    assert "stopped at" in pg.title.value and "best image" in pg.title.value
+    assert not pg.run_button.disabled
+
+
+# --------------------------------------------------------------------------- α/β explorer
+
+
+def test_ratio_explorer_caches_results(net, images):
+    engine = CountingEngine()
+    ex = W.RatioExplorer(
+        net,
+        images,
+        content="ramp",
+        style="noise",
+        ratios=[1.0, 10.0, 100.0],
+        ratio=1.0,
+        steps=3,
+        content_layers=["relu2_1"],
+        style_layers=["relu1_1"],
+        engine=engine,
+    )
+    assert engine.calls == 0 and "not computed" in ex.title.value  # nothing runs at build
+    ex.compute_button.click()
+    assert ex.wait(120)
+    assert engine.calls == 1 and 1.0 in ex.results
+    first = ex.image_widget.value
+    assert first == W.png_bytes(ex.results[1.0]) and "β/α = <b>1</b>" in ex.title.value
+
+    ex.ratio.value = 10.0  # new: computed on demand
+    assert ex.wait(120)
+    assert engine.calls == 2 and ex.image_widget.value != first
+    assert ex.image_widget.value == W.png_bytes(ex.results[10.0])
+    assert ex.progress.value == 3 and "cached: 1, 10" in ex.status.value
+
+    ex.ratio.value = 1.0  # cached: shown at once, no engine call
+    assert ex.image_widget.value == first and engine.calls == 2 and not ex.running
+    ex.ratio.value = 10.0
+    assert ex.image_widget.value == W.png_bytes(ex.results[10.0]) and engine.calls == 2
+
+
+def test_ratio_explorer_compute_all_and_precomputed(net, images):
+    engine = CountingEngine()
+    seeded = torch.rand(1, 3, 32, 40)
+    ex = W.RatioExplorer(
+        net,
+        images,
+        ratios=[1.0, 100.0],
+        ratio=1.0,
+        steps=2,
+        precomputed={1.0: seeded},
+        content_layers=["relu1_1"],
+        style_layers=["relu1_1"],
+        engine=engine,
+    )
+    assert ex.image_widget.value == W.png_bytes(seeded)
+    ex.compute_all.click()
+    assert ex.wait(120)
+    assert engine.calls == 1 and set(ex.results) == {1.0, 100.0}
+
+
+def test_ratio_explorer_stop_does_not_cache(net, images):
+    engine = CountingEngine(slow=0.05)
+    ex = W.RatioExplorer(
+        net,
+        images,
+        ratios=[1.0, 10.0],
+        ratio=1.0,
+        steps=400,
+        content_layers=["relu1_1"],
+        style_layers=["relu1_1"],
+        engine=engine,
+    )
+    ex.compute_button.click()
+    assert wait_until(lambda: ex.progress.value >= 2)
+    ex.stop_button.click()
+    assert ex.wait(60)
+    assert ex.results == {} and engine.calls == 1
+    assert ex.computing is None and "not computed" in ex.title.value
+
+
+def test_widget_updates_from_a_thread_reach_the_widget(net, images):
+    """The preview is set from the worker thread; the value must land on the widget."""
+    pg = W.Playground(
+        net, images, steps=4, preview_every=1, content_layers=["relu1_1"], style_layers=[]
+    )
+    seen = []
+    pg.image_widget.observe(lambda c: seen.append(threading.current_thread().name), "value")
+    pg.run(block=True)
+    assert seen and all(name == "nst-widget-worker" for name in seen)
