@@ -224,8 +224,9 @@ class FeatureCache:
         if name in self._features:
             self._features.move_to_end(name)
             return self._features[name]
+        image = self.images[name]
         with torch.no_grad():
-            out = self.net(self.images[name], self._stored)
+            out = self.net(image, self._reachable(*image.shape[-2:]))
         self.forward_passes += 1
         self._features[name] = {k: v.detach().cpu() for k, v in out.items()}
         while len(self._features) > self.max_images:
@@ -235,12 +236,28 @@ class FeatureCache:
                 self._orders.pop(key, None)
         return self._features[name]
 
+    def _reachable(self, h: int, w: int) -> list[str]:
+        """The stored layers an ``h×w`` image reaches (a tiny one stops before a pooling that
+        would leave no pixels)."""
+        names = []
+        for layer in self._stored:
+            if layer.startswith("pool"):
+                if h < 2 or w < 2:
+                    break
+                h, w = h // 2, w // 2
+            names.append(layer)
+        return names
+
     def layer(self, name: str, layer: str) -> torch.Tensor:
         """``(1, N, H, W)`` features of image ``name`` on ``layer`` (CPU)."""
         features = self.features(name)
-        if layer.startswith("relu"):
-            return features["conv" + layer[4:]].clamp(min=0)
-        return features[layer]
+        key = "conv" + layer[4:] if layer.startswith("relu") else layer
+        if key not in features:
+            h, w = self.images[name].shape[-2:]
+            raise ValueError(
+                f"{name} ({h}×{w} px) is too small to reach {layer}: use a larger size"
+            )
+        return features[key].clamp(min=0) if layer.startswith("relu") else features[key]
 
     def gram(self, name: str, layer: str) -> torch.Tensor:
         """``(N, N)`` Gram matrix divided by the number of positions ``M_l``."""
@@ -622,6 +639,7 @@ class Playground(Explorer):
         steps: int | None = None,
         preview_every: int | None = None,
         optimizer: str = "lbfgs",
+        lr: float | None = None,
         seed: int = 0,
         engine: Callable | None = None,
     ) -> None:
@@ -630,6 +648,7 @@ class Playground(Explorer):
         self.images = ImageSet(images, size or pick(256, 32), _device(net))
         self.engine = engine
         self.optimizer = optimizer
+        self.lr = lr
         self.seed = seed
         self.result: Result | None = None
         self.previews = 0
@@ -816,6 +835,7 @@ class Playground(Explorer):
                 p["init"],
                 steps=p["steps"],
                 optimizer=self.optimizer,
+                lr=self.lr,
                 callback=callback,
                 callback_every=1,
                 stop=self._bg.stop_event,
@@ -864,6 +884,7 @@ class RatioExplorer(Explorer):
         content_layers: Sequence[str] = CONTENT_LAYERS,
         style_layers: Sequence[str] = STYLE_LAYERS,
         optimizer: str = "lbfgs",
+        lr: float | None = None,
         seed: int = 0,
         precomputed: Mapping[float, torch.Tensor | Result] | None = None,
         compute_on_change: bool = True,
@@ -880,6 +901,7 @@ class RatioExplorer(Explorer):
         self.layers = (tuple(content_layers), tuple(style_layers))
         net.check_layers([*content_layers, *style_layers])
         self.optimizer = optimizer
+        self.lr = lr
         self.seed = seed
         self.engine = engine
         self.compute_on_change = compute_on_change
@@ -1043,6 +1065,7 @@ class RatioExplorer(Explorer):
             init,
             steps=self.steps,
             optimizer=self.optimizer,
+            lr=self.lr,
             callback=callback,
             callback_every=1,
             stop=self._bg.stop_event,

@@ -346,3 +346,10 @@ def test_widget_updates_from_a_thread_reach_the_widget(net, images):
     pg.image_widget.observe(lambda c: seen.append(threading.current_thread().name), "value")
     pg.run(block=True)
     assert seen and all(name == "nst-widget-worker" for name in seen)
+
+
+def test_tiny_images_stop_before_an_empty_pooling(net):
+    cache = W.FeatureCache(net, W.ImageSet({"tiny": torch.rand(1, 3, 24, 48)}, 48))
+    assert cache.layer("tiny", "relu5_1").shape[-2:] == (1, 3)
+    with pytest.raises(ValueError, match="too small to reach pool5"):
+        cache.layer("tiny", "pool5")
