@@ -375,7 +375,9 @@ class FeatureMapExplorer(Explorer):
             value=min(first, n - 1), min=0, max=n - 1, description="channel", style=style
         )
         self.k = W.IntSlider(value=k, min=1, max=64, description="top k", style=style)
-        self.strongest = W.Button(description="strongest channel", icon="star")
+        self.strongest = W.Button(
+            description="strongest channel", icon="star", layout=W.Layout(width="auto")
+        )
         self.image_widget = _image_widget("nst-feature-image")
         self.input_widget = _image_widget("nst-feature-input")
         self.title = W.HTML()
