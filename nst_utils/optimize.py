@@ -9,7 +9,7 @@ descent until its VGG responses match the targets. This module owns that loop:
 * after every step the pixels are projected back into ``[0, 1]``;
 * L-BFGS without line search can overshoot on hard objectives (e.g. matching ``relu5_2``):
   when a step's loss exceeds :data:`RESTART_FACTOR` times the best so far, the run returns
-  to the best image and restarts L-BFGS's curvature memory;
+  to the best image, restarts L-BFGS's curvature memory and halves its step size;
 * the best image seen (lowest total loss) is what is returned;
 * ``callback(iteration, image, losses)`` runs every ``callback_every`` iterations (live
   previews); it may raise :class:`StopOptimization`, or a ``stop`` event may be set, to end
@@ -35,7 +35,7 @@ from .objective import LossTerms, Objective
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "style", "noise")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
-RESTART_FACTOR = 2.0
+RESTART_FACTOR = 10.0
 
 Callback = Callable[[int, torch.Tensor, dict[str, float]], None]
 
@@ -131,6 +131,7 @@ def optimize(
         raise NSTError(f"steps must be at least 1, got {steps}")
     x = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1)
     x.requires_grad_(True)
+    lr = DEFAULT_LR[optimizer] if lr is None and optimizer in DEFAULT_LR else lr
     opt = _make_optimizer(optimizer, x, lr)
     result = Result(image=x.detach().clone())
     best = math.inf
@@ -165,6 +166,7 @@ def optimize(
             elif optimizer == "lbfgs" and losses["total"] > RESTART_FACTOR * best:
                 with torch.no_grad():
                     x.copy_(result.image)
+                lr = lr / 2
                 opt = _make_optimizer(optimizer, x, lr)
             bar.update(1)
             bar.set_postfix(loss=f"{losses['total']:.4g}", refresh=False)

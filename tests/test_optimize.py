@@ -188,7 +188,7 @@ def test_lbfgs_restarts_from_the_best_image_after_a_blow_up(images):
     init = initial_image("noise", target, seed=1)
     result = optimize(spiky, init, steps=8, callback=callback, callback_every=1, progress=False)
     spike = result.history[4]
-    assert spike["total"] > 2 * min(h["total"] for h in result.history[:4])
+    assert spike["total"] > 10 * min(h["total"] for h in result.history[:4])
     assert [h["total"] for h in result.history[:4]] == sorted(
         (h["total"] for h in result.history[:4]), reverse=True
     )
