@@ -12,7 +12,7 @@ ifneq ($(wildcard ../shared/images/SOURCES.md),)
 export NST_EXAMPLES_DIR ?= $(abspath ../shared/images)
 endif
 
-.PHONY: setup demo test test-unit test-notebooks test-browser lint lab bench clean
+.PHONY: setup demo test test-unit test-notebooks test-browser lint lab clean
 
 setup: $(STAMP)
 
@@ -53,9 +53,6 @@ test: lint test-unit test-notebooks $(BROWSER_TESTS)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks
-
-bench: setup
-	$(PY) -m benchmarks.run
 
 clean:
 	rm -rf outputs test-output .pytest_cache

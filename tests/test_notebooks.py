@@ -13,6 +13,7 @@ EXPECTED = [
     "03_style_reconstruction",
     "04_loss_weighting",
     "05_full_optimization",
+    "06_beyond_gatys",
 ]
 
 
