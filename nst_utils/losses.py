@@ -36,12 +36,42 @@ NORMALIZATIONS = ("mean", "paper")
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     r"""Gram matrices :math:`G = F F^\top` of a ``(B, N, H, W)`` batch, shape ``(B, N, N)``.
 
-    One matrix multiply per layer, in at least float32 (half-precision features from autocast
-    are promoted, float64 stays float64).
+    One matrix multiply per layer, in at least float32: half-precision features from autocast
+    are promoted and autocast is switched off for the multiply; float64 stays float64.
+    Channels-last features are multiplied as ``(B, M, N)`` views, without a copy. The backward
+    pass is one multiply too, :math:`dF = (dG + dG^\top) F` (plain autograd would do two and
+    add them; BENCHMARKS.md).
     """
     b, n, h, w = features.shape
-    flat = _at_least_float32(features.reshape(b, n, h * w))
-    return flat @ flat.transpose(1, 2)
+    with torch.autocast(features.device.type, enabled=False):
+        if n > 1 and not features.is_contiguous() and features.is_contiguous(
+            memory_format=torch.channels_last
+        ):
+            flat = _at_least_float32(features.permute(0, 2, 3, 1).reshape(b, h * w, n))
+            return _gram(flat, True)
+        return _gram(_at_least_float32(features.reshape(b, n, h * w)), False)
+
+
+def _gram(flat: torch.Tensor, transposed: bool) -> torch.Tensor:
+    """``flat`` is ``(B, N, M)``, or ``(B, M, N)`` when ``transposed``."""
+    return _SymmetricGram.apply(flat, transposed)
+
+
+class _SymmetricGram(torch.autograd.Function):
+    """:math:`G = F F^\top` whose backward is one multiply, :math:`(dG + dG^\top) F`."""
+
+    @staticmethod
+    def forward(ctx, flat: torch.Tensor, transposed: bool) -> torch.Tensor:
+        ctx.save_for_backward(flat)
+        ctx.transposed = transposed
+        return flat.transpose(1, 2) @ flat if transposed else flat @ flat.transpose(1, 2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (flat,) = ctx.saved_tensors
+        with torch.autocast(flat.device.type, enabled=False):
+            sym = grad + grad.transpose(1, 2)
+            return (flat @ sym if ctx.transposed else sym @ flat), None
 
 
 def _at_least_float32(x: torch.Tensor) -> torch.Tensor:

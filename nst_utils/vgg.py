@@ -10,7 +10,12 @@ exposes that network as ``net(image, layers) -> {name: features}``:
 * all weights are frozen and the model is always in eval mode;
 * pooling is ``"max"`` (what VGG was trained with) or ``"avg"`` (what the paper prefers: "we
   found that replacing the max-pooling operation by average pooling improves the gradient
-  flow and one obtains slightly more appealing results").
+  flow and one obtains slightly more appealing results");
+* on the CPU the convolutions run in the channels-last memory layout (about 1.2-1.3x faster
+  forward and backward with oneDNN, same values; see BENCHMARKS.md). Returned feature maps
+  then have channels-last strides; set ``net.channels_last = False`` to switch this off;
+* each ReLU works in place on its convolution's output (as in torchvision; on a copy when that
+  output was asked for), so a forward pass keeps one feature map per layer, not two.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ def _build_layers(arch: str, pooling: str) -> nn.Sequential:
     ):
         for i in range(1, depth + 1):
             modules[f"conv{block}_{i}"] = nn.Conv2d(in_channels, channels, 3, padding=1)
-            modules[f"relu{block}_{i}"] = nn.ReLU()
+            modules[f"relu{block}_{i}"] = nn.ReLU(inplace=True)  # as torchvision's VGG
             in_channels = channels
         pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
         modules[f"pool{block}"] = pool(kernel_size=2, stride=2)
@@ -69,6 +74,9 @@ class VGGFeatures(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self.requires_grad_(False)
         self.eval()
+        #: Convolutions in channels-last layout: ``None`` (default) means on the CPU only.
+        self.channels_last: bool | None = None
+        self._weights_channels_last = False
 
     def train(self, mode: bool = True) -> VGGFeatures:
         """Always stay in eval mode: VGG has no dropout/batch-norm here, but be explicit."""
@@ -95,14 +103,32 @@ class VGGFeatures(nn.Module):
         wanted = set(self.check_layers(layers))
         out: dict[str, torch.Tensor] = {}
         x = (image - self.mean) / self.std
+        channels_last = self._use_channels_last(x)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        kept = False  # whether x was returned: an in-place ReLU must then work on a copy
         for name, module in self.layers.named_children():
             if not wanted:
                 break
+            if kept and isinstance(module, nn.ReLU) and module.inplace:
+                x = x.clone()
             x = module(x)
-            if name in wanted:
+            kept = name in wanted
+            if kept:
                 out[name] = x
                 wanted.discard(name)
         return out
+
+    def _use_channels_last(self, x: torch.Tensor) -> bool:
+        """Whether to run channels-last, and the conv weights in the matching layout."""
+        wanted = x.device.type == "cpu" if self.channels_last is None else self.channels_last
+        if wanted != self._weights_channels_last:
+            fmt = torch.channels_last if wanted else torch.contiguous_format
+            for module in self.layers:
+                if isinstance(module, nn.Conv2d):
+                    module.weight.data = module.weight.data.contiguous(memory_format=fmt)
+            self._weights_channels_last = wanted
+        return wanted
 
     def extra_repr(self) -> str:
         return f"arch={self.arch!r}, pooling={self.pooling!r}"
