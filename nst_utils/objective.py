@@ -67,7 +67,21 @@ class ContentTarget:
 
 
 class StyleTarget:
-    r"""The style image's Gram matrices :math:`A^l` and :math:`\sum_l w_l E_l` against them."""
+    r"""The style image's Gram matrices :math:`A^l` and :math:`\sum_l w_l E_l` against them.
+
+    The paper's images have the same size. When they do not (another aspect ratio, a style
+    image at another resolution), :math:`A^l` sums over the style image's :math:`M^s_l`
+    positions but :math:`G^l` over the generated image's :math:`M_l`, so eq. 4 would ask for
+    features :math:`\sqrt{M^s_l / M_l}` times too strong. The target is therefore kept per
+    position, :math:`A^l / M^s_l`, and compared as :math:`A^l M_l / M^s_l`:
+
+    .. math:: E_l = \frac{1}{4 N_l^2 M_l^2} \sum_{i,j}
+              \Big(G^l_{ij} - \frac{M_l}{M^s_l} A^l_{ij}\Big)^2
+              = \frac{1}{4 N_l^2} \sum_{i,j}
+              \Big(\frac{G^l_{ij}}{M_l} - \frac{A^l_{ij}}{M^s_l}\Big)^2 ,
+
+    which is eq. 4 exactly when :math:`M_l = M^s_l`.
+    """
 
     def __init__(
         self,
@@ -86,11 +100,18 @@ class StyleTarget:
             self.grams = self.target_grams(net, image)
 
     def target_grams(self, net: VGGFeatures, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """:math:`A^l` for every style layer (subclasses may mask or blend)."""
-        return {k: gram_matrix(f) for k, f in net(image, self.layers).items()}
+        r""":math:`A^l / M^s_l` for every style layer (subclasses may mask or blend)."""
+        return {k: gram_matrix(f) / positions(f) for k, f in net(image, self.layers).items()}
 
     def loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        return style_loss(features, self.grams, self.layer_weights)
+        r""":math:`\sum_l w_l E_l`, with :math:`E_l` from :func:`~nst_utils.losses.style_loss`."""
+        targets = {k: a * positions(features[k]) for k, a in self.grams.items()}
+        return style_loss(features, targets, self.layer_weights)
+
+
+def positions(features: torch.Tensor) -> int:
+    """:math:`M_l = H_l W_l`, the number of positions of a ``(B, N, H, W)`` feature map."""
+    return features.shape[-2] * features.shape[-1]
 
 
 class Objective:

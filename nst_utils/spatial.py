@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .losses import gram_matrix
-from .objective import STYLE_LAYERS, StyleTarget
+from .objective import STYLE_LAYERS, StyleTarget, positions
 from .vgg import VGGFeatures
 
 MaskSource = str | Path | torch.Tensor
@@ -92,7 +92,7 @@ def ellipse_mask(
 def masked_gram(features: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     r""":math:`\hat G = (F m)(F m)^\top / |m|` with ``mask`` at the features' resolution."""
     if mask is None:
-        return gram_matrix(features) / (features.shape[2] * features.shape[3])
+        return gram_matrix(features) / positions(features)
     area = mask.pow(2).sum().clamp_min(1e-8)
     return gram_matrix(features * mask) / area
 
