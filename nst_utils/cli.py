@@ -102,7 +102,7 @@ def _add_beyond_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_run_options(parser: argparse.ArgumentParser, *, steps: int, init: str) -> None:
     """Options shared by the three optimisation commands."""
-    from .optimize import INITS, OPTIMIZERS
+    from .optimize import INITS, OPTIMIZERS, PRECISIONS
     from .vgg import POOLINGS
 
     parser.add_argument("-o", "--output", required=True, type=Path, help="output .png or .jpg")
@@ -119,6 +119,11 @@ def _add_run_options(parser: argparse.ArgumentParser, *, steps: int, init: str) 
     parser.add_argument(
         "--save-every", type=_positive_int, default=None, metavar="N", help="also save every N"
     )
+    parser.add_argument(
+        "--precision", choices=(*PRECISIONS, "auto"), default="fp32",
+        help="bf16: ~1.8x faster on CPUs with native bfloat16, final loss within a few %% "
+        "(BENCHMARKS.md); auto: bf16 where native",
+    )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -226,7 +231,7 @@ def _load(name: str, size: int, device):
 
 def _engine_options(args) -> dict:
     """Progress and ``--save-every`` snapshots for :func:`nst_utils.optimize.optimize`."""
-    options: dict = {"progress": not args.quiet}
+    options: dict = {"progress": not args.quiet, "precision": args.precision}
     if args.save_every:
         from .images import save_image
 
@@ -237,6 +242,12 @@ def _engine_options(args) -> dict:
 
         options.update(callback=snapshot, callback_every=args.save_every)
     return options
+
+
+def _precision(requested: str, device) -> str:
+    from .optimize import recommended_precision
+
+    return recommended_precision(device) if requested == "auto" else requested
 
 
 def _finish(args, net, device, settings, result, inputs: dict[str, Path], extra=None) -> None:
@@ -256,6 +267,7 @@ def _finish(args, net, device, settings, result, inputs: dict[str, Path], extra=
                 "arch": net.arch,
                 "pooling": net.pooling,
                 "device": str(device),
+                "precision": _precision(args.precision, device),
                 "status": result.status,
                 "best_iteration": result.best_iteration,
                 "history": result.history,

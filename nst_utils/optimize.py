@@ -165,10 +165,12 @@ def optimize(
 ) -> Result:
     """Minimise ``objective`` over the pixels of ``init`` for ``steps`` iterations.
 
-    ``precision`` is ``"fp32"`` (default) or ``"bf16"`` (see the module docstring).
+    ``precision`` is ``"fp32"`` (default), ``"bf16"`` (see the module docstring) or ``"auto"``
+    (:func:`recommended_precision` for the image's device).
     """
     if steps < 1:
         raise NSTError(f"steps must be at least 1, got {steps}")
+    precision = recommended_precision(init.device) if precision == "auto" else precision
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     x = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1)

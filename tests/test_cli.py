@@ -66,6 +66,20 @@ def test_stylize_writes_image_and_log(pictures, tmp_path, capsys):
     ]
     assert [h["iteration"] for h in data["history"]] == [1, 2, 3, 4]
     assert set(data["history"][0]) == {"iteration", "seconds", "content", "style", "tv", "total"}
+    assert data["precision"] == "fp32"
+
+
+@pytest.mark.parametrize("precision", ["bf16", "auto"])
+def test_precision_option_reaches_the_engine(pictures, tmp_path, capsys, precision):
+    from nst_utils.optimize import recommended_precision
+
+    content, style = pictures
+    out, log = tmp_path / "result.png", tmp_path / "run.json"
+    args = ["stylize", content, style, "-o", out, "--log", log, "--precision", precision, *FAST]
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    used = json.loads(log.read_text())["precision"]
+    assert used == (recommended_precision("cpu") if precision == "auto" else precision)
 
 
 def test_same_seed_gives_the_same_image(pictures, tmp_path, capsys):
@@ -145,7 +159,8 @@ def test_refuses_to_overwrite_an_input(pictures, capsys):
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("--size", "0"), ("--steps", "-3"), ("--style-weight", "nan")]
+    ("option", "value"),
+    [("--size", "0"), ("--steps", "-3"), ("--style-weight", "nan"), ("--precision", "fp8")],
 )
 def test_impossible_numbers_are_usage_errors(pictures, tmp_path, option, value, capsys):
     out = tmp_path / "never.png"
