@@ -12,7 +12,7 @@ ifneq ($(wildcard ../shared/images/SOURCES.md),)
 export NST_EXAMPLES_DIR ?= $(abspath ../shared/images)
 endif
 
-.PHONY: setup demo test test-unit test-notebooks test-browser lint lab clean
+.PHONY: setup demo test test-unit test-notebooks test-browser lint bench bench-quick lab clean
 
 setup: $(STAMP)
 
@@ -50,6 +50,14 @@ test-browser: setup
 	NST_FAST=1 $(VENV)/bin/pytest -m browser tests/test_browser.py
 
 test: lint test-unit test-notebooks $(BROWSER_TESTS)
+
+# Benchmarks of the engine on this machine (issue 6); results go to benchmarks/results/.
+# `make bench` runs every part, notebooks at class settings included (~25 min on 2 cores).
+bench: setup
+	$(PY) -m benchmarks.run --notebooks
+
+bench-quick: setup
+	$(PY) -m benchmarks.run --quick
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks

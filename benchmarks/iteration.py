@@ -1,0 +1,177 @@
+"""Parts 1 and 2: overhead of the full objective over a bare pass, and achieved GFLOP/s.
+
+One *iteration* is what the engine does per L-BFGS step: one forward pass of the generated
+image up to relu5_1 and one backward pass to the pixels. The *bare* pass is the same truncated
+network (frozen weights) with ``sum(relu5_1)`` as the loss and the gradient w.r.t. the input
+only. The *full* pass is the kit's objective (content relu4_2, style relu1_1 … relu5_1,
+β = 100), plus the one host read of the loss the engine does per iteration.
+
+The speed-up candidates are measured in the same interleaved rounds:
+
+* ``contiguous``: the network with ``channels_last = False`` (the layout before the change);
+* ``bf16``: the engine's ``precision="bf16"`` autocast (Gram matrices and losses in fp32);
+* ``nosync``: the full objective without the per-iteration ``.item()``;
+* ``plain_gram``: Gram matrices with plain autograd (two multiplies in the backward) instead
+  of the kit's one-multiply symmetric backward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+
+import torch
+
+from nst_utils import losses
+from nst_utils.objective import build_objective
+from nst_utils.optimize import autocast
+
+from .common import DEEPEST, fp32_peak, images, interleaved, iteration_flops, matmul_peak, ratio
+
+
+def _plain_gram(flat: torch.Tensor, transposed: bool) -> torch.Tensor:
+    return flat.transpose(1, 2) @ flat if transposed else flat @ flat.transpose(1, 2)
+
+
+@contextlib.contextmanager
+def plain_gram():
+    """Gram matrices through plain autograd (the kit before its symmetric backward)."""
+    saved, losses._gram = losses._gram, _plain_gram
+    try:
+        yield
+    finally:
+        losses._gram = saved
+
+
+def _patched(fn, context):
+    def run():
+        with context():
+            fn()
+    return run
+
+
+def _steps(net, content, style, precision: str, sync: bool = True):
+    objective = build_objective(net, content, style)
+    x = content.clone().requires_grad_(True)
+
+    def full():
+        x.grad = None
+        with autocast(precision, x.device):
+            terms = objective(x)
+        terms.total.backward()
+        if sync:
+            terms.as_floats()
+
+    def bare():
+        x.grad = None
+        with autocast(precision, x.device):
+            out = net(x, [DEEPEST])[DEEPEST]
+        out.float().sum().backward()
+
+    return full, bare
+
+
+def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=print) -> dict:
+    """Interleaved per-iteration timings at every size, with overhead ratios and GFLOP/s."""
+    contiguous = copy.deepcopy(net)
+    contiguous.channels_last = False
+    net.channels_last = None
+    peaks = [fp32_peak()]  # measured again at the end: the better of the two counts
+    peak_bf16 = matmul_peak(2048, dtype=torch.bfloat16)
+    log(f"  fp32 matmul peak {peaks[0]['gflops']:.0f} GFLOP/s (torch.mm 2048^2 "
+        f"{peaks[0]['mm']['gflops_best']:.0f}, oneDNN 1x1 conv "
+        f"{peaks[0]['conv1x1']['gflops_best']:.0f}); bf16 torch.mm "
+        f"{peak_bf16['gflops_best']:.0f} GFLOP/s")
+    out = {"peaks_fp32": peaks, "matmul_peak_bf16": peak_bf16, "sizes": {}}
+    for size in sizes:
+        content, style = images(size)
+        full, bare = _steps(net, content, style, "fp32")
+        full_nosync, _ = _steps(net, content, style, "fp32", sync=False)
+        full_c, bare_c = _steps(contiguous, content, style, "fp32")
+        full_bf, bare_bf = _steps(net, content, style, "bf16")
+        fns = {"full": full, "bare": bare, "full_nosync": full_nosync,
+               "full_contiguous": full_c, "bare_contiguous": bare_c,
+               "full_bf16": full_bf, "bare_bf16": bare_bf,
+               "full_plain_gram": _patched(full, plain_gram)}
+        n = reps or {128: 15, 256: 7, 512: 5, 1024: 3}.get(size, 5)
+        t0 = time.perf_counter()
+        timings = interleaved(fns, n)
+        flops = iteration_flops(arch, size, size)
+        bare_flops = iteration_flops(arch, size, size, grams=False)
+        med = {k: v["median_s"] for k, v in timings.items()}
+        row = {
+            "reps": n,
+            "timings": timings,
+            "flops": flops,
+            "overhead_full_vs_bare": ratio(timings, "full", "bare") - 1,
+            "overhead_full_vs_bare_contiguous": ratio(timings, "full_contiguous",
+                                                      "bare_contiguous") - 1,
+            "overhead_full_vs_bare_bf16": ratio(timings, "full_bf16", "bare_bf16") - 1,
+            "speedup_channels_last": ratio(timings, "full_contiguous", "full"),
+            "speedup_bf16": ratio(timings, "full", "full_bf16"),
+            "speedup_bf16_vs_contiguous_fp32": ratio(timings, "full_contiguous", "full_bf16"),
+            "speedup_symmetric_gram": ratio(timings, "full_plain_gram", "full"),
+            "overhead_plain_gram_vs_bare": ratio(timings, "full_plain_gram", "bare") - 1,
+            "sync_cost": ratio(timings, "full", "full_nosync") - 1,
+            "gflops_full": flops["total"] / med["full"] / 1e9,
+            "gflops_bare": bare_flops["total"] / med["bare"] / 1e9,
+            "gflops_full_bf16": flops["total"] / med["full_bf16"] / 1e9,
+            "gflops_full_contiguous": flops["total"] / med["full_contiguous"] / 1e9,
+        }
+        row["fraction_of_bf16_peak_bf16"] = row["gflops_full_bf16"] / peak_bf16["gflops_best"]
+        out["sizes"][str(size)] = row
+        log(f"  {size} px ({n} interleaved reps, {time.perf_counter() - t0:.0f} s): "
+            f"full {med['full']:.3f} s, bare {med['bare']:.3f} s -> overhead "
+            f"{100 * row['overhead_full_vs_bare']:+.1f}%; channels_last x"
+            f"{row['speedup_channels_last']:.2f}, bf16 x{row['speedup_bf16']:.2f}, "
+            f"sym. Gram x{row['speedup_symmetric_gram']:.2f}, "
+            f".item() {100 * row['sync_cost']:+.1f}%; {row['gflops_full']:.0f} GFLOP/s")
+    peaks.append(fp32_peak())
+    out["peak_fp32_gflops"] = peak = max(p["gflops"] for p in peaks)
+    for row in out["sizes"].values():
+        row["fraction_of_fp32_peak"] = row["gflops_full"] / peak
+        row["fraction_of_fp32_peak_bare"] = row["gflops_bare"] / peak
+    log(f"  fp32 matmul peak (best at start and end): {peak:.0f} GFLOP/s; the full iteration "
+        "reaches " + ", ".join(f"{100 * r['fraction_of_fp32_peak']:.0f}% at {s} px"
+                               for s, r in out["sizes"].items()))
+    return out
+
+
+def measure_compile(net, size: int = 256, reps: int = 5, log=print) -> dict:
+    """``torch.compile`` of the objective: compile time, then eager vs compiled per iteration."""
+    content, style = images(size)
+    objective = build_objective(net, content, style)
+
+    def loss(x):
+        terms = objective(x)
+        return terms.total, terms.content, terms.style
+
+    compiled = torch.compile(loss)
+    x = content.clone().requires_grad_(True)
+
+    def run(fn):
+        def step():
+            x.grad = None
+            total, _, _ = fn(x)
+            total.backward()
+            total.item()
+        return step
+
+    try:
+        t0 = time.perf_counter()
+        run(compiled)()  # first call compiles forward and backward
+        compile_s = time.perf_counter() - t0
+    except Exception as err:
+        log(f"  torch.compile failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
+        return {"size": size, "error": f"{type(err).__name__}: {err}"[:500]}
+    timings = interleaved({"eager": run(loss), "compiled": run(compiled)}, reps)
+    eager, comp = timings["eager"]["median_s"], timings["compiled"]["median_s"]
+    saved = eager - comp
+    row = {"size": size, "reps": reps, "compile_s": compile_s, "timings": timings,
+           "speedup": eager / comp,
+           "break_even_iterations": compile_s / saved if saved > 0 else None}
+    log(f"  torch.compile at {size} px: first call {compile_s:.1f} s, then x{row['speedup']:.2f}"
+        f" per iteration (eager {eager:.3f} s, compiled {comp:.3f} s); break-even after "
+        f"{row['break_even_iterations'] and round(row['break_even_iterations'])} iterations")
+    return row

@@ -1,0 +1,180 @@
+"""``python -m benchmarks.run [--quick] [--notebooks] [--out benchmarks/results]``.
+
+Runs the kit's benchmarks on this machine and writes ``<out>/<date>-<host>.json`` (every
+number, the machine's description) and ``<out>/<date>-<host>.md`` (the summary that is also
+printed). Every comparison is measured side by side in one run and reported as a ratio:
+variants are interleaved A, B, A, B, ... and medians compared, so steady background load
+cancels out (absolute seconds still depend on it).
+
+Parts: 1-2 per-iteration overhead and GFLOP/s (with the speed-up candidates), compile cost;
+3 time to the tutorial-style reference's loss, and the bf16 adoption check; 4 peak memory and
+time per size (fresh processes); 5 notebooks at class settings (only with ``--notebooks``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from . import iteration, memory, notebooks, time_to_quality
+from .common import load_net, machine
+
+FULL = {"sizes": (128, 256, 512), "ttq_size": 512, "ttq_steps": 50, "compile_size": 256,
+        "precision_check": (256, 300),
+        "memory": [{"size": s, "steps": n, "precision": p}
+                   for s, n in ((256, 10), (512, 6), (1024, 4)) for p in ("fp32", "bf16")]
+        + [{"size": 1024, "steps": 4, "precision": "fp32", "inplace_relu": False},
+           {"size": 1024, "steps": 4, "scales": [256, 512, 1024]}]}
+QUICK = {"sizes": (128,), "ttq_size": 128, "ttq_steps": 20, "compile_size": None,
+         "precision_check": (128, 40),
+         "memory": [{"size": 128, "steps": 3, "precision": p} for p in ("fp32", "bf16")]
+         + [{"size": 128, "steps": 3, "precision": "fp32", "inplace_relu": False},
+            {"size": 128, "steps": 2, "scales": [64, 128]}]}
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:+.1f}%"
+
+
+def summary(res: dict) -> str:
+    m = res["machine"]
+    lines = [f"# Benchmarks {res['date']} on {m['host']}", "",
+             f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; torch {m['torch']}, "
+             f"{m['threads']} threads; avx512_bf16={m['avx512_bf16']}; load average at start "
+             f"{m['loadavg_start']}, at end {res.get('loadavg_end')}. Mode: {res['mode']}.", ""]
+    it = res["iteration"]
+    pkb = it["matmul_peak_bf16"]
+    lines += ["## 1-2. One iteration: full objective vs bare forward+backward", "",
+              f"fp32 matrix-multiply peak {it['peak_fp32_gflops']:.0f} GFLOP/s (best of torch.mm "
+              f"2048² and a oneDNN 1x1 convolution, measured before and after); bf16 torch.mm "
+              f"{pkb['gflops_best']:.0f} GFLOP/s.", "",
+              "| size | full s | bare s | overhead | overhead (bf16) | GFLOP/s full | "
+              "% of fp32 peak (full / bare) | channels_last | bf16 | symmetric Gram | "
+              ".item() cost |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for size, r in it["sizes"].items():
+        t = r["timings"]
+        lines.append(
+            f"| {size} | {t['full']['median_s']:.3f} | {t['bare']['median_s']:.3f} | "
+            f"{_pct(r['overhead_full_vs_bare'])} | {_pct(r['overhead_full_vs_bare_bf16'])} | "
+            f"{r['gflops_full']:.0f} | {100 * r['fraction_of_fp32_peak']:.0f}% / "
+            f"{100 * r['fraction_of_fp32_peak_bare']:.0f}% | "
+            f"x{r['speedup_channels_last']:.2f} | x{r['speedup_bf16']:.2f} | "
+            f"x{r['speedup_symmetric_gram']:.2f} | {_pct(r['sync_cost'])} |")
+    comp = res.get("compile")
+    if comp:
+        lines += ["", "torch.compile: " + (
+            f"error {comp['error'][:120]}" if "error" in comp else
+            f"{comp['compile_s']:.1f} s to compile at {comp['size']} px, then "
+            f"x{comp['speedup']:.2f} per iteration; break-even after "
+            f"{comp['break_even_iterations'] and round(comp['break_even_iterations'])} "
+            "iterations.")]
+    q = res["time_to_quality"]
+    lines += ["", f"## 3. Time to the tutorial-style reference's loss ({q['size']} px)", "",
+              "| run | iterations at full size | s/iteration | time to target s | speed-up | "
+              "fp32 loss after E |", "|---|---|---|---|---|---|",
+              f"| reference (tutorial) | {q['reference']['evaluations']} | "
+              f"{q['reference']['median_s_per_evaluation']:.2f} | {q['reference']['wall_s']:.1f} |"
+              f" x1 | {q['target_total']:.5g} |"]
+    for key, label in (("kit_fp32", "kit fp32"), ("kit_bf16", "kit bf16"),
+                       ("kit_fp32_coarse_to_fine", "kit fp32, coarse-to-fine"),
+                       ("kit_bf16_coarse_to_fine", "kit bf16, coarse-to-fine")):
+        k = q[key]
+        tt = k["time_to_target_s"]
+        its = k["reached_at_iteration"]
+        if "coarse_iterations" in k:
+            its = f"{its} (after {' + '.join(map(str, k['coarse_iterations']))} at " \
+                  f"{', '.join(map(str, k['scales'][:-1]))} px)"
+        per = f"{k['median_s_per_iteration']:.2f}" if "median_s_per_iteration" in k else ""
+        final = f"{k['final_total_fp32']:.5g}" if "final_total_fp32" in k else ""
+        lines.append(f"| {label} | {its} | {per} | {'n/a' if tt is None else f'{tt:.1f}'} | "
+                     f"x{k.get('speedup_vs_reference', float('nan')):.2f} | {final} |")
+    lines += ["", f"bf16 vs fp32, fp32-scored loss after E iterations: "
+              f"{_pct(q['bf16_vs_fp32_after_E'])}."]
+    pc = res.get("precision_check")
+    if pc:
+        lines += ["", f"bf16 adoption check ({pc['size']} px, {pc['steps']} "
+                  "iterations, final loss scored in fp32): fp32 "
+                  f"{pc['fp32']['final_total_fp32']:.5g}, bf16 "
+                  f"{pc['bf16']['final_total_fp32']:.5g} ({_pct(pc['bf16_vs_fp32'])}); "
+                  f"fp32 from a start perturbed by 1e-3: {_pct(pc['perturbed_vs_fp32'])}. "
+                  f"bf16 {'is' if pc['bf16_adopted'] else 'is NOT'} within 1%. Per iteration: "
+                  f"fp32 {pc['fp32']['median_s_per_iteration']:.3f} s, bf16 "
+                  f"{pc['bf16']['median_s_per_iteration']:.3f} s."]
+    lines += ["", "## 4. Memory and time per size (fresh process each)", "",
+              "| run | peak RSS MB | RSS after load MB | s/iteration | run s (steps) | "
+              "300 steps ~min |", "|---|---|---|---|---|---|"]
+    for r in res["memory"]:
+        if "error" in r:
+            lines.append(f"| {r} | error | | | | |")
+        elif r.get("scales"):
+            lines.append(f"| coarse-to-fine {','.join(map(str, r['scales']))} {r['precision']}"
+                         f" | {r['peak_rss_mb']:.0f} | {r['rss_after_load_mb']:.0f} | | "
+                         f"{r['wall_s']:.1f} ({r['steps_per_scale']}/scale) | |")
+        else:
+            relu = "" if r.get("inplace_relu", True) else ", ReLU not in place"
+            lines.append(f"| {r['size']} px {r['precision']}{relu} | {r['peak_rss_mb']:.0f} | "
+                         f"{r['rss_after_load_mb']:.0f} | {r['median_s_per_iteration']:.2f} | "
+                         f"{r['wall_s']:.1f} ({r['steps']}) | "
+                         f"{r['projected_class_run_s'] / 60:.1f} |")
+    if res.get("notebooks"):
+        lines += ["", "## 5. Notebooks at class settings", "", "| notebook | min | ok |",
+                  "|---|---|---|"]
+        lines += [f"| {r['notebook']} | {r['wall_s'] / 60:.1f} | {r['ok']} |"
+                  for r in res["notebooks"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description="Benchmarks of the style-transfer kit.")
+    parser.add_argument("--quick", action="store_true", help="small sizes (about 1 minute)")
+    parser.add_argument("--notebooks", action="store_true",
+                        help="also time every notebook at class settings (~20 min)")
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="timing only, without the real VGG weights")
+    parser.add_argument("--out", default="benchmarks/results")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+    real = not args.random_weights
+    started = time.perf_counter()
+    res = {"date": dt.datetime.now().isoformat(timespec="seconds"),
+           "mode": "quick" if args.quick else "full", "real_weights": real,
+           "machine": machine(), "config": cfg}
+    print(f"Machine: {res['machine']}")
+    net = load_net(real=real)
+    print("1-2. Per-iteration overhead and throughput (interleaved)")
+    res["iteration"] = iteration.measure(net, sizes=cfg["sizes"])
+    if cfg["compile_size"] and not args.no_compile:
+        print("    torch.compile")
+        res["compile"] = iteration.measure_compile(net, size=cfg["compile_size"])
+    print("3. Time to quality")
+    res["time_to_quality"] = time_to_quality.measure(net, cfg["ttq_size"], cfg["ttq_steps"])
+    print("   bf16 adoption check")
+    res["precision_check"] = time_to_quality.precision_check(net, *cfg["precision_check"])
+    print("4. Memory and time per size (subprocesses)")
+    res["memory"] = memory.measure(cfg["memory"], real=real)
+    if args.notebooks:
+        print("5. Notebooks at class settings")
+        res["notebooks"] = notebooks.measure()
+    res["loadavg_end"] = list(os.getloadavg())
+    res["total_s"] = time.perf_counter() - started
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{dt.date.today().isoformat()}-{platform.node() or 'host'}"
+    text = summary(res)
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=1, default=str))
+    (out / f"{stem}.md").write_text(text)
+    print()
+    print(text)
+    print(f"Wrote {out / stem}.json and .md ({res['total_s'] / 60:.1f} min)")
+    return res
+
+
+if __name__ == "__main__":
+    main()
