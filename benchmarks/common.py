@@ -151,20 +151,24 @@ def iteration_flops(arch: str, height: int, width: int, *, grams: bool = True) -
             "total": 2 * conv + gram}
 
 
-def matmul_peak(n: int = 2048, reps: int = 10, dtype=torch.float32) -> dict:
-    """Achieved GFLOP/s of a large square ``torch.mm`` (the machine's practical peak)."""
-    a = torch.randn(n, n, dtype=dtype)
-    b = torch.randn(n, n, dtype=dtype)
-    torch.mm(a, b)
+def best_seconds(fn: Callable[[], object], reps: int) -> tuple[float, float]:
+    """``(best, median)`` wall time of ``fn`` over ``reps`` calls, after one warm-up call."""
+    fn()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        torch.mm(a, b)
+        fn()
         times.append(time.perf_counter() - t0)
-    best, med = min(times), statistics.median(times)
+    return min(times), statistics.median(times)
+
+
+def matmul_peak(n: int = 2048, reps: int = 10, dtype=torch.float32) -> dict:
+    """Achieved GFLOP/s of a large square ``torch.mm`` (the machine's practical peak)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    best, median = best_seconds(lambda: torch.mm(a, b), reps)
     flops = 2 * n**3
-    return {"n": n, "dtype": str(dtype).replace("torch.", ""), "median_s": med,
-            "gflops_median": flops / med / 1e9, "gflops_best": flops / best / 1e9}
+    return {"n": n, "dtype": str(dtype).replace("torch.", ""), "median_s": median,
+            "gflops_median": flops / median / 1e9, "gflops_best": flops / best / 1e9}
 
 
 def conv_peak(channels: int = 1024, size: int = 64, reps: int = 10) -> dict:
@@ -172,16 +176,10 @@ def conv_peak(channels: int = 1024, size: int = 64, reps: int = 10) -> dict:
     the library VGG's convolutions use (torch.mm goes through MKL instead)."""
     x = torch.randn(1, channels, size, size).contiguous(memory_format=torch.channels_last)
     w = torch.randn(channels, channels, 1, 1).contiguous(memory_format=torch.channels_last)
-    F.conv2d(x, w)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        F.conv2d(x, w)
-        times.append(time.perf_counter() - t0)
+    best, median = best_seconds(lambda: F.conv2d(x, w), reps)
     flops = 2 * channels * channels * size * size
     return {"shape": f"{channels}x{channels} 1x1 conv on {size}x{size}",
-            "gflops_median": flops / statistics.median(times) / 1e9,
-            "gflops_best": flops / min(times) / 1e9}
+            "gflops_median": flops / median / 1e9, "gflops_best": flops / best / 1e9}
 
 
 def fp32_peak() -> dict:
