@@ -1,7 +1,9 @@
 """Part 4: peak resident memory and wall time per iteration and per run, one size per process.
 
 Each measurement runs in a fresh ``python -m benchmarks.memory`` subprocess, so the peak
-(``ru_maxrss``, the process's high-water mark) belongs to that size alone. The kit's engine
+(``VmHWM``, the high-water mark of the process's own memory map) belongs to that size alone.
+``ru_maxrss`` would not do: Linux carries it across ``exec``, so a child would report the
+benchmark parent's memory when that is larger. The kit's engine
 runs ``steps`` iterations of style transfer at ``size`` x ``size`` from the content image;
 ``--scales 256,512,1024`` runs coarse-to-fine (:func:`nst_utils.multiscale.stylize_multiscale`)
 instead. The projected class run is set-up plus 300 times the median iteration.
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -19,15 +20,12 @@ import time
 CLASS_STEPS = 300
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def _vm_rss_mb() -> float | None:
+def _status_mb(field: str) -> float | None:
+    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in MB; None off Linux."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -48,7 +46,7 @@ def child(size: int, steps: int, precision: str, scales: list[int] | None, real:
         if isinstance(module, torch.nn.ReLU):
             module.inplace = inplace_relu
     content, style = images(size)
-    after_load = _vm_rss_mb()
+    after_load = _status_mb("VmRSS")
     t0 = time.perf_counter()
     if scales:
         from nst_utils.multiscale import stylize_multiscale
@@ -58,7 +56,7 @@ def child(size: int, steps: int, precision: str, scales: list[int] | None, real:
                                     progress=False, precision=precision)
         wall = time.perf_counter() - t0
         return {"size": size, "scales": scales, "steps_per_scale": steps,
-                "precision": precision, "wall_s": wall, "peak_rss_mb": _rss_mb(),
+                "precision": precision, "wall_s": wall, "peak_rss_mb": _status_mb("VmHWM"),
                 "rss_after_load_mb": after_load, "final_total": result.history[-1]["total"],
                 "torch_threads": torch.get_num_threads()}
     objective = build_objective(net, content, style)
@@ -71,7 +69,7 @@ def child(size: int, steps: int, precision: str, scales: list[int] | None, real:
     return {"size": size, "steps": steps, "precision": precision, "setup_s": setup,
             "wall_s": wall, "median_s_per_iteration": median,
             "projected_class_run_s": setup + CLASS_STEPS * median,
-            "peak_rss_mb": _rss_mb(), "rss_after_load_mb": after_load,
+            "peak_rss_mb": _status_mb("VmHWM"), "rss_after_load_mb": after_load,
             "final_total": result.history[-1]["total"], "torch_threads": torch.get_num_threads(),
             "inplace_relu": inplace_relu}
 

@@ -17,10 +17,11 @@ descent until its VGG responses match the targets. This module owns that loop:
 * Ctrl-C (``KeyboardInterrupt``) does the same;
 * a NaN or infinite loss stops with a clear :class:`~nst_utils.errors.NSTError`;
 * ``precision="bf16"`` runs the network's forward (and so its backward) under bfloat16
-  autocast, with the Gram matrices and losses still in float32 (about 2x faster on CPUs with
-  native bfloat16, e.g. AVX-512 BF16 or AMX; final loss within 1% of float32 in BENCHMARKS.md).
-  The default ``"fp32"`` is exact everywhere; :func:`recommended_precision` says whether this
-  machine has native bfloat16. With bf16 the logged losses are the bf16-evaluated ones.
+  autocast, with the Gram matrices and losses still in float32 (1.6-1.8x faster per iteration
+  on a CPU with native bfloat16, e.g. AVX-512 BF16 or AMX; after 300 iterations at 256 px the
+  loss ends within 1% of float32's, BENCHMARKS.md). The default ``"fp32"`` is exact
+  everywhere; ``"auto"`` picks bf16 where :func:`recommended_precision` finds it native. With
+  bf16 the logged losses are the bf16-evaluated ones.
 
 Every iteration reads the loss once on the host (history, best image, NaN check, restarts):
 on the CPU that costs nothing measurable (BENCHMARKS.md), so there is no ``log_every``.
@@ -114,11 +115,12 @@ def initial_image(
 
 def recommended_precision(device: torch.device | str = "cpu") -> str:
     """``"bf16"`` where bfloat16 is native and fast (CPUs with AVX-512 BF16 or AMX, CUDA GPUs
-    with bf16 support), else ``"fp32"``. Not applied automatically: pass it to :func:`optimize`.
+    with bf16 tensor cores), else ``"fp32"``: what ``precision="auto"`` means. The library
+    and the notebooks default to fp32; ``nst stylize`` defaults to ``auto``.
     """
     device = torch.device(device)
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp32"
     if device.type != "cpu":
         return "fp32"
     try:

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from nst_utils.cli import main
+from nst_utils.optimize import recommended_precision
 
 FAST = ["--size", "48", "--steps", "4", "--arch", "vgg16", "--quiet"]
 
@@ -66,20 +67,26 @@ def test_stylize_writes_image_and_log(pictures, tmp_path, capsys):
     ]
     assert [h["iteration"] for h in data["history"]] == [1, 2, 3, 4]
     assert set(data["history"][0]) == {"iteration", "seconds", "content", "style", "tv", "total"}
-    assert data["precision"] == "fp32"
+    assert data["precision"] == recommended_precision("cpu")  # stylize defaults to auto
 
 
-@pytest.mark.parametrize("precision", ["bf16", "auto"])
+def test_reconstructions_default_to_fp32(pictures, tmp_path, capsys):
+    out, log = tmp_path / "content.png", tmp_path / "run.json"
+    args = ["reconstruct-content", pictures[0], "-o", out, "--log", log, *FAST]
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    assert json.loads(log.read_text())["precision"] == "fp32"
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
 def test_precision_option_reaches_the_engine(pictures, tmp_path, capsys, precision):
-    from nst_utils.optimize import recommended_precision
-
     content, style = pictures
     out, log = tmp_path / "result.png", tmp_path / "run.json"
     args = ["stylize", content, style, "-o", out, "--log", log, "--precision", precision, *FAST]
     code, _, err = run(args, capsys)
     assert code == 0, err
     used = json.loads(log.read_text())["precision"]
-    assert used == (recommended_precision("cpu") if precision == "auto" else precision)
+    assert used == precision
 
 
 def test_same_seed_gives_the_same_image(pictures, tmp_path, capsys):
