@@ -161,6 +161,25 @@ def resize_longest(image: torch.Tensor, size: int) -> torch.Tensor:
     return resized.clamp(0, 1)
 
 
+def match_size(image: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``image`` cropped about its centre to ``like``'s aspect ratio, then resized to its
+    height x width: the paper's photo and painting have the same size, so eq. 4 applies as
+    written (the library also handles different sizes: ``objective.StyleTarget``)."""
+    (h, w), (th, tw) = image.shape[-2:], like.shape[-2:]
+    if h * tw > w * th:  # too tall for the target's aspect: crop rows
+        keep = max(1, round(w * th / tw))
+        image = image[..., (h - keep) // 2 : (h - keep) // 2 + keep, :]
+    else:
+        keep = max(1, round(h * tw / th))
+        image = image[..., (w - keep) // 2 : (w - keep) // 2 + keep]
+    if tuple(image.shape[-2:]) == (th, tw):
+        return image
+    resized = torch.nn.functional.interpolate(
+        image, size=(th, tw), mode="bicubic", antialias=True, align_corners=False
+    )
+    return resized.clamp(0, 1)
+
+
 # --------------------------------------------------------------------------- showing
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from nst_utils import images
 from nst_utils.errors import NSTError
-from nst_utils.images import load_image, save_image, to_rgb
+from nst_utils.images import load_image, match_size, save_image, to_rgb
 
 
 def pixel(t: torch.Tensor, y: int = 0, x: int = 0) -> list[float]:
@@ -174,3 +174,15 @@ def test_save_refuses_to_overwrite_inputs_and_bad_suffix(tmp_path):
         save_image(torch.rand(1, 3, 8, 8), tmp_path / "x.gif")
     jpeg = save_image(torch.rand(1, 3, 8, 8), tmp_path / "deep" / "x.JPG")
     assert Image.open(jpeg).format == "JPEG"
+
+
+@pytest.mark.parametrize("shape", [(60, 90), (90, 60), (40, 40), (37, 101)])
+def test_match_size_crops_about_the_centre_and_resizes(shape):
+    like = torch.zeros(1, 3, 48, 64)
+    h, w = shape
+    ramp = torch.linspace(0, 1, w).expand(1, 3, h, w).contiguous()
+    out = match_size(ramp, like)
+    assert out.shape == like.shape
+    assert out.min() >= 0 and out.max() <= 1
+    # centred: the horizontal ramp stays symmetric about the middle
+    assert out[..., 0].mean() + out[..., -1].mean() == pytest.approx(1.0, abs=0.05)
