@@ -173,5 +173,5 @@ def measure_compile(net, size: int = 256, reps: int = 5, log=print) -> dict:
            "break_even_iterations": compile_s / saved if saved > 0 else None}
     log(f"  torch.compile at {size} px: first call {compile_s:.1f} s, then x{row['speedup']:.2f}"
         f" per iteration (eager {eager:.3f} s, compiled {comp:.3f} s); break-even after "
-        f"{row['break_even_iterations'] and round(row['break_even_iterations'])} iterations")
+        f"{round(row['break_even_iterations']) if row['break_even_iterations'] else 'never'}")
     return row

@@ -71,9 +71,9 @@ def summary(res: dict) -> str:
         lines += ["", "torch.compile: " + (
             f"error {comp['error'][:120]}" if "error" in comp else
             f"{comp['compile_s']:.1f} s to compile at {comp['size']} px, then "
-            f"x{comp['speedup']:.2f} per iteration; break-even after "
-            f"{comp['break_even_iterations'] and round(comp['break_even_iterations'])} "
-            "iterations.")]
+            f"x{comp['speedup']:.2f} per iteration; " + (
+                f"break-even after {round(comp['break_even_iterations'])} iterations."
+                if comp["break_even_iterations"] else "it never pays off."))]
     q = res["time_to_quality"]
     lines += ["", f"## 3. Time to the tutorial-style reference's loss ({q['size']} px)", "",
               "| run | iterations at full size | s/iteration | time to target s | speed-up | "
