@@ -242,8 +242,11 @@ def _engine_options(args) -> dict:
 
         stem, suffix = args.output.with_suffix(""), args.output.suffix
 
+        by_scale = len(getattr(args, "scales", None) or ()) > 1  # iterations restart per scale
+
         def snapshot(iteration, image, losses):
-            save_image(image, Path(f"{stem}-{iteration:05d}{suffix}"))
+            scale = f"-{max(image.shape[-2:])}px" if by_scale else ""
+            save_image(image, Path(f"{stem}{scale}-{iteration:05d}{suffix}"))
 
         options.update(callback=snapshot, callback_every=args.save_every)
     return options

@@ -119,6 +119,16 @@ def test_save_every_writes_snapshots(pictures, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.glob("r-*.png")) == ["r-00002.png", "r-00004.png"]
 
 
+def test_save_every_with_scales_keeps_every_scales_snapshots(pictures, tmp_path, capsys):
+    content, style = pictures
+    out = tmp_path / "r.png"
+    args = ["stylize", content, style, "-o", out, "--save-every", "2", "--scales", "32,48", *FAST]
+    assert run(args, capsys)[0] == 0
+    assert sorted(p.name for p in tmp_path.glob("r-*.png")) == [
+        "r-32px-00002.png", "r-32px-00004.png", "r-48px-00002.png", "r-48px-00004.png"
+    ]
+
+
 def _truncated_png(folder: Path) -> Path:
     whole = folder / "whole.png"
     Image.fromarray(np.zeros((40, 40, 3), dtype=np.uint8) + 90).save(whole)
