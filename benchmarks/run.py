@@ -1,10 +1,11 @@
 """``python -m benchmarks.run [--quick] [--notebooks] [--out benchmarks/results]``.
 
-Runs the kit's benchmarks on this machine and writes ``<out>/<date>-<host>.json`` (every
-number, the machine's description) and ``<out>/<date>-<host>.md`` (the summary that is also
-printed). Every comparison is measured side by side in one run and reported as a ratio:
-variants are interleaved A, B, A, B, ... and medians compared, so steady background load
-cancels out (absolute seconds still depend on it).
+Runs the kit's benchmarks on this machine and writes ``<out>/<start>-<host>.json`` (every
+number, the machine's description) and ``<out>/<start>-<host>.md`` (the summary, also printed;
+``<start>`` is the date and time, and quick runs end in ``-quick``). Every comparison is
+measured side by side in one run and reported as a ratio: variants are interleaved A, B, A,
+B, ... and medians compared, so steady background load cancels out (absolute seconds still
+depend on it).
 
 Parts: 1-2 per-iteration overhead and GFLOP/s (with the speed-up candidates), compile cost;
 3 time to the tutorial-style reference's loss, and the bf16 adoption check; 4 peak memory and
@@ -166,7 +167,8 @@ def main(argv: list[str] | None = None) -> dict:
     res["total_s"] = time.perf_counter() - started
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{dt.date.today().isoformat()}-{platform.node() or 'host'}"
+    started_at = dt.datetime.fromisoformat(res["date"]).strftime("%Y-%m-%dT%H%M")
+    stem = f"{started_at}-{platform.node() or 'host'}{'-quick' if args.quick else ''}"
     text = summary(res)
     (out / f"{stem}.json").write_text(json.dumps(res, indent=1, default=str))
     (out / f"{stem}.md").write_text(text)
