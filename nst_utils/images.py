@@ -153,10 +153,13 @@ def resize_longest(image: torch.Tensor, size: int) -> torch.Tensor:
     h, w = image.shape[-2:]
     scale = size / max(h, w)
     new = (max(1, round(h * scale)), max(1, round(w * scale)))
-    if new == (h, w):
-        return image
+    return image if new == (h, w) else _resample(image, new)
+
+
+def _resample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bicubic, antialiased resize of a ``(B, C, H, W)`` tensor to ``size``, kept in [0, 1]."""
     resized = torch.nn.functional.interpolate(
-        image, size=new, mode="bicubic", antialias=True, align_corners=False
+        image, size=size, mode="bicubic", antialias=True, align_corners=False
     )
     return resized.clamp(0, 1)
 
@@ -172,12 +175,7 @@ def match_size(image: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     else:
         keep = max(1, round(h * tw / th))
         image = image[..., (w - keep) // 2 : (w - keep) // 2 + keep]
-    if tuple(image.shape[-2:]) == (th, tw):
-        return image
-    resized = torch.nn.functional.interpolate(
-        image, size=(th, tw), mode="bicubic", antialias=True, align_corners=False
-    )
-    return resized.clamp(0, 1)
+    return image if tuple(image.shape[-2:]) == (th, tw) else _resample(image, (th, tw))
 
 
 # --------------------------------------------------------------------------- showing

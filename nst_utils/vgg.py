@@ -11,11 +11,11 @@ exposes that network as ``net(image, layers) -> {name: features}``:
 * pooling is ``"max"`` (what VGG was trained with) or ``"avg"`` (what the paper prefers: "we
   found that replacing the max-pooling operation by average pooling improves the gradient
   flow and one obtains slightly more appealing results");
-* on the CPU the convolutions run in the channels-last memory layout (about 1.2-1.3x faster
+* on the CPU the convolutions run in the channels-last memory layout (1.1-1.2x faster
   forward and backward with oneDNN, same values; see BENCHMARKS.md). Returned feature maps
   then have channels-last strides; set ``net.channels_last = False`` to switch this off;
-* each ReLU works in place on its convolution's output (as in torchvision; on a copy when that
-  output was asked for), so a forward pass keeps one feature map per layer, not two.
+* each ReLU works in place on its convolution's output, as in torchvision (on a copy when that
+  output was asked for): one allocation less per layer, about 1% of the time.
 """
 
 from __future__ import annotations
