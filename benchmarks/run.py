@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Benchmarks of the style-transfer kit.")
     parser.add_argument("--quick", action="store_true", help="small sizes (about 1 minute)")
     parser.add_argument("--notebooks", action="store_true",
-                        help="also time every notebook at class settings (~20 min)")
+                        help="also time every notebook at class settings (~12 min)")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--random-weights", action="store_true",
                         help="timing only, without the real VGG weights")
