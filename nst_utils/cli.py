@@ -252,14 +252,9 @@ def _engine_options(args) -> dict:
     return options
 
 
-def _precision(requested: str, device) -> str:
-    from .optimize import recommended_precision
-
-    return recommended_precision(device) if requested == "auto" else requested
-
-
 def _finish(args, net, device, settings, result, inputs: dict[str, Path], extra=None) -> None:
     from .images import save_image
+    from .optimize import resolve_precision
 
     if result.status == "interrupted":
         print("interrupted: saving the best image so far", file=sys.stderr)
@@ -275,7 +270,7 @@ def _finish(args, net, device, settings, result, inputs: dict[str, Path], extra=
                 "arch": net.arch,
                 "pooling": net.pooling,
                 "device": str(device),
-                "precision": _precision(args.precision, device),
+                "precision": resolve_precision(args.precision, device),
                 "status": result.status,
                 "best_iteration": result.best_iteration,
                 "history": result.history,

@@ -53,7 +53,8 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
 
 
 def _gram(flat: torch.Tensor, transposed: bool) -> torch.Tensor:
-    """``flat`` is ``(B, N, M)``, or ``(B, M, N)`` when ``transposed``."""
+    """``flat`` is ``(B, N, M)``, or ``(B, M, N)`` when ``transposed``. A separate function so
+    that ``benchmarks/iteration.py`` can swap in plain autograd to measure the difference."""
     return _SymmetricGram.apply(flat, transposed)
 
 

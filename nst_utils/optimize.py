@@ -131,6 +131,11 @@ def recommended_precision(device: torch.device | str = "cpu") -> str:
     return "bf16" if {"avx512_bf16", "amx_bf16"} & set(flags) else "fp32"
 
 
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """``precision`` with ``"auto"`` replaced by :func:`recommended_precision` for ``device``."""
+    return recommended_precision(device) if precision == "auto" else precision
+
+
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
     """The context one objective evaluation runs in for ``precision``."""
     if precision == "fp32":
@@ -172,7 +177,7 @@ def optimize(
     """
     if steps < 1:
         raise NSTError(f"steps must be at least 1, got {steps}")
-    precision = recommended_precision(init.device) if precision == "auto" else precision
+    precision = resolve_precision(precision, init.device)
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     x = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1)
