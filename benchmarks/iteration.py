@@ -11,8 +11,11 @@ The speed-up candidates are measured in the same interleaved rounds:
 * ``contiguous``: the network with ``channels_last = False`` (the layout before the change);
 * ``bf16``: the engine's ``precision="bf16"`` autocast (Gram matrices and losses in fp32);
 * ``nosync``: the full objective without the per-iteration ``.item()``;
-* ``plain_gram``: Gram matrices with plain autograd (two multiplies in the backward) instead
-  of the kit's one-multiply symmetric backward.
+* ``unfused``: the objective with ``fuse=False``, the style terms computed after the forward
+  pass by ``StyleTarget.loss`` (Gram matrices with the one-multiply symmetric backward), so
+  that autograd adds each style gradient to the network's in a pass of its own;
+* ``plain_gram``: that, with Gram matrices through plain autograd (two multiplies in the
+  backward), i.e. the engine before both changes.
 """
 
 from __future__ import annotations
@@ -51,8 +54,9 @@ def _patched(fn, context):
     return run
 
 
-def _steps(net, content, style, precision: str, sync: bool = True):
+def _steps(net, content, style, precision: str, sync: bool = True, fuse: bool = True):
     objective = build_objective(net, content, style)
+    objective.fuse = fuse
     x = content.clone().requires_grad_(True)
 
     def full():
@@ -90,10 +94,11 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
         full_nosync, _ = _steps(net, content, style, "fp32", sync=False)
         full_c, bare_c = _steps(contiguous, content, style, "fp32")
         full_bf, bare_bf = _steps(net, content, style, "bf16")
+        full_unfused, _ = _steps(net, content, style, "fp32", fuse=False)
         fns = {"full": full, "bare": bare, "full_nosync": full_nosync,
                "full_contiguous": full_c, "bare_contiguous": bare_c,
-               "full_bf16": full_bf, "bare_bf16": bare_bf,
-               "full_plain_gram": _patched(full, plain_gram)}
+               "full_bf16": full_bf, "bare_bf16": bare_bf, "full_unfused": full_unfused,
+               "full_plain_gram": _patched(full_unfused, plain_gram)}
         n = reps or {128: 15, 256: 7, 512: 5, 1024: 3}.get(size, 5)
         t0 = time.perf_counter()
         timings = interleaved(fns, n)
@@ -111,7 +116,9 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
             "speedup_channels_last": ratio(timings, "full_contiguous", "full"),
             "speedup_bf16": ratio(timings, "full", "full_bf16"),
             "speedup_bf16_vs_contiguous_fp32": ratio(timings, "full_contiguous", "full_bf16"),
-            "speedup_symmetric_gram": ratio(timings, "full_plain_gram", "full"),
+            "speedup_fused_style": ratio(timings, "full_unfused", "full"),
+            "speedup_symmetric_gram": ratio(timings, "full_plain_gram", "full_unfused"),
+            "overhead_unfused_vs_bare": ratio(timings, "full_unfused", "bare") - 1,
             "overhead_plain_gram_vs_bare": ratio(timings, "full_plain_gram", "bare") - 1,
             "sync_cost": ratio(timings, "full", "full_nosync") - 1,
             "gflops_full": flops["total"] / med["full"] / 1e9,
@@ -125,6 +132,7 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
             f"full {med['full']:.3f} s, bare {med['bare']:.3f} s -> overhead "
             f"{100 * row['overhead_full_vs_bare']:+.1f}%; channels_last x"
             f"{row['speedup_channels_last']:.2f}, bf16 x{row['speedup_bf16']:.2f}, "
+            f"fused style x{row['speedup_fused_style']:.2f}, "
             f"sym. Gram x{row['speedup_symmetric_gram']:.2f}, "
             f".item() {100 * row['sync_cost']:+.1f}%; {row['gflops_full']:.0f} GFLOP/s")
     peaks.append(fp32_peak())

@@ -55,9 +55,9 @@ def summary(res: dict) -> str:
               f"2048² and a oneDNN 1x1 convolution, measured before and after); bf16 torch.mm "
               f"{pkb['gflops_best']:.0f} GFLOP/s.", "",
               "| size | full s | bare s | overhead | overhead (bf16) | GFLOP/s full | "
-              "% of fp32 peak (full / bare) | channels_last | bf16 | symmetric Gram | "
-              ".item() cost |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "% of fp32 peak (full / bare) | channels_last | bf16 | fused style | "
+              "symmetric Gram | .item() cost |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for size, r in it["sizes"].items():
         t = r["timings"]
         lines.append(
@@ -66,7 +66,8 @@ def summary(res: dict) -> str:
             f"{r['gflops_full']:.0f} | {100 * r['fraction_of_fp32_peak']:.0f}% / "
             f"{100 * r['fraction_of_fp32_peak_bare']:.0f}% | "
             f"x{r['speedup_channels_last']:.2f} | x{r['speedup_bf16']:.2f} | "
-            f"x{r['speedup_symmetric_gram']:.2f} | {_pct(r['sync_cost'])} |")
+            f"x{r['speedup_fused_style']:.2f} | x{r['speedup_symmetric_gram']:.2f} | "
+            f"{_pct(r['sync_cost'])} |")
     comp = res.get("compile")
     if comp:
         lines += ["", "torch.compile: " + (

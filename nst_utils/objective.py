@@ -12,11 +12,12 @@ some terms switched off: no content image (texture synthesis, paper Fig. 1 top),
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from .fused_style import style_term
 from .losses import NORMALIZATIONS, content_loss, gram_matrix, style_loss, total_variation
 from .vgg import VGGFeatures
 
@@ -108,6 +109,12 @@ class StyleTarget:
         targets = {k: a * positions(features[k]) for k, a in self.grams.items()}
         return style_loss(features, targets, self.layer_weights)
 
+    @property
+    def fusable(self) -> bool:
+        """Whether :meth:`loss` is this class's eq. 4, so that the objective may compute it
+        fused into the network's pass instead (subclasses with their own loss are not)."""
+        return type(self).loss is StyleTarget.loss
+
 
 def positions(features: torch.Tensor) -> int:
     """:math:`M_l = H_l W_l`, the number of positions of a ``(B, N, H, W)`` feature map."""
@@ -119,6 +126,13 @@ class Objective:
 
     ``styles`` is a list of ``(StyleTarget, weight)`` pairs so that several styles can be
     blended; the paper uses one with weight 1.
+
+    With ``fuse=True`` (default) the style terms of targets that use eq. 4 as written
+    (:attr:`StyleTarget.fusable`) are computed *during* the network's forward pass by
+    :func:`~nst_utils.fused_style.style_term`, which adds each layer's style gradient inside the
+    matrix product that computes it: the same values, one pass over each style layer's
+    feature map less per iteration (BENCHMARKS.md). ``fuse=False`` calls
+    :meth:`StyleTarget.loss`, the paper's formulas step by step.
     """
 
     def __init__(
@@ -129,8 +143,10 @@ class Objective:
         content_weight: float = 1.0,
         style_weight: float = 1.0,
         tv_weight: float = 0.0,
+        fuse: bool = True,
     ) -> None:
         self.net = net
+        self.fuse = fuse
         self.content = content
         self.styles = list(styles)
         self.content_weight = content_weight
@@ -144,13 +160,38 @@ class Objective:
         self.layers = tuple(layers)
 
     def __call__(self, image: torch.Tensor) -> LossTerms:
-        features = self.net(image, self.layers)
+        fused = [(t, w) for t, w in self.styles if self.fuse and t.fusable]
+        plain = [(t, w) for t, w in self.styles if not (self.fuse and t.fusable)]
+        fused_terms: list[torch.Tensor] = []
+        features = self.net(image, self.layers, taps=_style_taps(fused, fused_terms))
         zero = image.new_zeros(())
         content = self.content.loss(features) if self.content else zero
-        style = sum((w * t.loss(features) for t, w in self.styles), zero)
+        style = sum((w * t.loss(features) for t, w in plain), sum(fused_terms, zero))
         tv = total_variation(image) if self.tv_weight else zero
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         return LossTerms(content, style, tv, total)
+
+
+def _style_taps(
+    styles: Sequence[tuple[StyleTarget, float]], terms: list[torch.Tensor]
+) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    r"""Per style layer, a tap that passes the features through :func:`style_term` for each of
+    ``styles`` and appends its :math:`w_s w_l E_l` to ``terms``."""
+    per_layer: dict[str, list[tuple[torch.Tensor, float]]] = {}
+    for target, weight in styles:
+        for name, a in target.grams.items():
+            per_layer.setdefault(name, []).append((a, weight * target.layer_weights[name]))
+
+    def tap(pairs: list[tuple[torch.Tensor, float]]) -> Callable[[torch.Tensor], torch.Tensor]:
+        def apply(features: torch.Tensor) -> torch.Tensor:
+            for a, w in pairs:
+                features, term = style_term(features, a, w)
+                terms.append(term)
+            return features
+
+        return apply
+
+    return {name: tap(pairs) for name, pairs in per_layer.items()}
 
 
 def build_objective(

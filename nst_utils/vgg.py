@@ -21,7 +21,7 @@ exposes that network as ``net(image, layers) -> {name: features}``:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -98,9 +98,21 @@ class VGGFeatures(nn.Module):
         """Validate names; ``ValueError`` lists the valid names of this architecture."""
         return check_layers(self.arch, layers)
 
-    def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
-        """Feature maps ``{name: (B, N_l, H_l, W_l)}`` for ``layers``, stopping at the deepest."""
-        wanted = set(self.check_layers(layers))
+    def forward(
+        self,
+        image: torch.Tensor,
+        layers: Iterable[str],
+        taps: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Feature maps ``{name: (B, N_l, H_l, W_l)}`` for ``layers``, stopping at the deepest.
+
+        ``taps`` (optional) maps layer names to functions applied to that layer's output on
+        the way, whose result the network continues with (and returns, for those layers):
+        the objective uses them to fuse its style terms into the pass
+        (:mod:`nst_utils.fused_style`).
+        """
+        taps = taps or {}
+        wanted = set(self.check_layers(layers)) | set(self.check_layers(taps))
         out: dict[str, torch.Tensor] = {}
         x = (image - self.mean) / self.std
         channels_last = self._use_channels_last(x)
@@ -113,6 +125,8 @@ class VGGFeatures(nn.Module):
             if kept and isinstance(module, nn.ReLU) and module.inplace:
                 x = x.clone()
             x = module(x)
+            if name in taps:
+                x = taps[name](x)
             kept = name in wanted
             if kept:
                 out[name] = x
