@@ -15,7 +15,9 @@ exposes that network as ``net(image, layers) -> {name: features}``:
   forward and backward with oneDNN, same values; see BENCHMARKS.md). Returned feature maps
   then have channels-last strides; set ``net.channels_last = False`` to switch this off;
 * each ReLU works in place on its convolution's output, as in torchvision (on a copy when that
-  output was asked for): one allocation less per layer, about 1% of the time.
+  output was asked for): one allocation less per layer, about 1% of the time;
+* optional ``taps`` run a function on a layer's output on the way; the objective uses them to
+  compute its style terms inside the pass (:mod:`nst_utils.fused_style`).
 """
 
 from __future__ import annotations
