@@ -99,7 +99,7 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
                "full_contiguous": full_c, "bare_contiguous": bare_c,
                "full_bf16": full_bf, "bare_bf16": bare_bf, "full_unfused": full_unfused,
                "full_plain_gram": _patched(full_unfused, plain_gram)}
-        n = reps or {128: 15, 256: 7, 512: 5, 1024: 3}.get(size, 5)
+        n = reps or {128: 41, 256: 15, 512: 5, 1024: 3}.get(size, 5)
         t0 = time.perf_counter()
         timings = interleaved(fns, n)
         flops = iteration_flops(arch, size, size)
