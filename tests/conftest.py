@@ -27,6 +27,17 @@ def vgg16():
     return load_vgg("vgg16", device="cpu", verbose=False)
 
 
+@pytest.fixture(scope="session")
+def random_vgg16():
+    """VGG-16 with seeded random weights: for tests about arithmetic, not about pictures."""
+    import torch
+
+    from nst_utils.vgg import VGGFeatures
+
+    torch.manual_seed(0)
+    return VGGFeatures("vgg16")
+
+
 @pytest.fixture(autouse=True)
 def _no_forced_arch(monkeypatch):
     """Tests decide the architecture themselves."""

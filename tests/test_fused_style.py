@@ -11,19 +11,18 @@ from nst_utils.losses import gram_matrix, style_layer_loss
 from nst_utils.objective import Objective, StyleTarget, build_objective
 from nst_utils.optimize import autocast
 from nst_utils.spatial import MaskedStyleTarget
-from nst_utils.vgg import VGGFeatures
 
 
 @pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(0)
-    return VGGFeatures("vgg16")
+def net(random_vgg16):
+    return random_vgg16
 
 
 @pytest.fixture(scope="module")
 def images():
-    g = torch.Generator().manual_seed(1)
-    return torch.rand(1, 3, 48, 40, generator=g), torch.rand(1, 3, 40, 48, generator=g)
+    """A content image and a style image of another size and aspect."""
+    return tuple(torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(1))
+                 for size in ((48, 40), (40, 48)))
 
 
 def _symmetric_target(n: int, batch: int = 1) -> torch.Tensor:

@@ -12,16 +12,14 @@ import torch
 from nst_utils.errors import NSTError
 from nst_utils.objective import LossTerms, build_objective
 from nst_utils.optimize import StopOptimization, initial_image, optimize
-from nst_utils.vgg import VGGFeatures
 
 LAYERS = dict(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"))
 HISTORY_KEYS = {"iteration", "seconds", "content", "style", "tv", "total"}
 
 
 @pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(0)
-    return VGGFeatures("vgg16")
+def net(random_vgg16):
+    return random_vgg16
 
 
 @pytest.fixture(scope="module")

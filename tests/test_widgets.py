@@ -16,13 +16,11 @@ import torch
 from nst_utils import widgets as W
 from nst_utils.optimize import optimize
 from nst_utils.plotting import cluster_order
-from nst_utils.vgg import VGGFeatures
 
 
 @pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(0)
-    return VGGFeatures("vgg16")
+def net(random_vgg16):
+    return random_vgg16
 
 
 @pytest.fixture(scope="module")
