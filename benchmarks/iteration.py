@@ -17,9 +17,12 @@ is only ever taken between runs that alternated with each other. The speed-up ca
   that autograd adds each style gradient to the network's in a pass of its own;
 * ``plain_gram``: that, with Gram matrices through plain autograd (two multiplies in the
   backward), i.e. the engine before both changes;
+* ``fused_style_bf16``: the same comparison under bf16 autocast;
 * ``default_allocator``: the full objective with glibc's own allocator thresholds instead of
   the engine's (``nst_utils.allocator``), switching before every timed call and running one
-  untimed call after each switch.
+  untimed call after each switch. A lower bound: the heap the engine's setting built up stays
+  in the process, so fewer blocks are faulted in again than in a process that never had it;
+  part 4 compares fresh processes.
 
 The whole part runs with the engine's allocator setting, as ``optimize`` does.
 """
@@ -55,6 +58,7 @@ GROUPS = {
     "channels_last": ("full", "full_contiguous", "bare_contiguous"),
     "bf16": ("full", "full_bf16", "bare_bf16"),
     "fused_style": ("full", "full_unfused"),
+    "fused_style_bf16": ("full_bf16", "full_bf16_unfused"),
     "symmetric_gram": ("full_unfused", "full_plain_gram"),
     "sync": ("full", "full_nosync"),
 }
@@ -136,9 +140,11 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
         full_c, bare_c = _steps(contiguous, content, style, "fp32")
         full_bf, bare_bf = _steps(net, content, style, "bf16")
         full_unfused, _ = _steps(net, content, style, "fp32", fuse=False)
+        full_bf_unfused, _ = _steps(net, content, style, "bf16", fuse=False)
         fns = {"full": full, "bare": bare, "full_nosync": full_nosync,
                "full_contiguous": full_c, "bare_contiguous": bare_c,
                "full_bf16": full_bf, "bare_bf16": bare_bf, "full_unfused": full_unfused,
+               "full_bf16_unfused": full_bf_unfused,
                "full_plain_gram": _patched(full_unfused, plain_gram)}
         n = reps or {128: 41, 256: 15, 512: 5, 1024: 3}.get(size, 5)
         t0 = time.perf_counter()
@@ -165,6 +171,7 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
             "speedup_channels_last": r("channels_last", "full_contiguous", "full"),
             "speedup_bf16": r("bf16", "full", "full_bf16"),
             "speedup_fused_style": r("fused_style", "full_unfused", "full"),
+            "speedup_fused_style_bf16": r("fused_style_bf16", "full_bf16_unfused", "full_bf16"),
             "speedup_symmetric_gram": r("symmetric_gram", "full_plain_gram", "full_unfused"),
             "sync_cost": r("sync", "full", "full_nosync") - 1,
             "speedup_kept_memory": r("allocator", "full_default_allocator", "full"),
@@ -179,7 +186,8 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
             f"full {med['full']:.3f} s, bare {med['bare']:.3f} s -> overhead "
             f"{100 * row['overhead_full_vs_bare']:+.1f}%; channels_last x"
             f"{row['speedup_channels_last']:.2f}, bf16 x{row['speedup_bf16']:.2f}, "
-            f"fused style x{row['speedup_fused_style']:.2f}, "
+            f"fused style x{row['speedup_fused_style']:.2f} (bf16 "
+            f"x{row['speedup_fused_style_bf16']:.2f}), "
             f"kept memory x{row['speedup_kept_memory']:.2f}, "
             f"sym. Gram x{row['speedup_symmetric_gram']:.2f}, "
             f".item() {100 * row['sync_cost']:+.1f}%; {row['gflops_full']:.0f} GFLOP/s")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -87,7 +88,10 @@ def measure(runs: list[dict], real: bool = True, log=print) -> list[dict]:
             cmd.append("--random-weights")
         if run.get("inplace_relu") is False:
             cmd.append("--no-inplace-relu")
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        env = dict(os.environ)
+        if run.get("kept_memory") is False:
+            env["NST_KEEP_FREED_MEMORY"] = "0"  # glibc's own thresholds, as without the kit
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if proc.returncode != 0:
             row = {**run, "error": proc.stderr.strip().splitlines()[-1:]}
             log(f"  {run}: failed: {row['error']}")
@@ -100,6 +104,8 @@ def measure(runs: list[dict], real: bool = True, log=print) -> list[dict]:
                      " min" if "steps" in row else
                      f"{row['steps_per_scale']} steps per scale in {row['wall_s']:.1f} s")
             what += "" if row.get("inplace_relu", True) else " (ReLU not in place)"
+            what += "" if run.get("kept_memory", True) else " (glibc's default allocator)"
+            row["kept_memory"] = run.get("kept_memory", True)
             log(f"  {what} {row['precision']}: peak RSS {row['peak_rss_mb']:.0f} MB; {extra}")
         out.append(row)
     return out

@@ -30,11 +30,15 @@ FULL = {"sizes": (128, 256, 512), "ttq_size": 512, "ttq_steps": 50, "compile_siz
         "memory": [{"size": s, "steps": n, "precision": p}
                    for s, n in ((256, 10), (512, 6), (1024, 4)) for p in ("fp32", "bf16")]
         + [{"size": 1024, "steps": 4, "precision": "fp32", "inplace_relu": False},
+           {"size": 512, "steps": 6, "precision": "fp32", "kept_memory": False},
+           {"size": 1024, "steps": 4, "precision": "fp32", "kept_memory": False},
            {"size": 1024, "steps": 4, "scales": [256, 512, 1024]}]}
+PARTS = ("iteration", "time_to_quality", "memory", "notebooks")
 QUICK = {"sizes": (128,), "ttq_size": 128, "ttq_steps": 20, "compile_size": None,
          "precision_check": (128, 40),
          "memory": [{"size": 128, "steps": 3, "precision": p} for p in ("fp32", "bf16")]
          + [{"size": 128, "steps": 3, "precision": "fp32", "inplace_relu": False},
+            {"size": 128, "steps": 3, "precision": "fp32", "kept_memory": False},
             {"size": 128, "steps": 2, "scales": [64, 128]}]}
 
 
@@ -43,11 +47,23 @@ def _pct(x: float | None) -> str:
 
 
 def summary(res: dict) -> str:
+    """The readable report of a run: its header, then every part it ran."""
     m = res["machine"]
     lines = [f"# Benchmarks {res['date']} on {m['host']}", "",
              f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; torch {m['torch']}, "
              f"{m['threads']} threads; avx512_bf16={m['avx512_bf16']}; load average at start "
              f"{m['loadavg_start']}, at end {res.get('loadavg_end')}. Mode: {res['mode']}.", ""]
+    for part, section in (("iteration", _iteration_section), ("time_to_quality", _ttq_section),
+                          ("precision_check", _precision_section), ("memory", _memory_section),
+                          ("notebooks", _notebook_section)):
+        if res.get(part):
+            lines += section(res)
+    return "\n".join(lines) + "\n"
+
+
+def _iteration_section(res: dict) -> list[str]:
+    """Parts 1-2 and torch.compile."""
+    lines: list[str] = []
     it = res["iteration"]
     pkb = it["matmul_peak_bf16"]
     lines += ["## 1-2. One iteration: full objective vs bare forward+backward", "",
@@ -55,8 +71,8 @@ def summary(res: dict) -> str:
               f"2048² and a oneDNN 1x1 convolution, measured before and after); bf16 torch.mm "
               f"{pkb['gflops_best']:.0f} GFLOP/s.", "",
               "| size | full s | bare s | overhead | overhead (bf16) | GFLOP/s full | "
-              "% of fp32 peak (full / bare) | channels_last | bf16 | fused style | "
-              "symmetric Gram | kept memory | .item() cost |",
+              "% of fp32 peak (full / bare) | channels_last | bf16 | fused style (fp32 / bf16)"
+              " | symmetric Gram | kept memory (in-process, lower bound) | .item() cost |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for size, r in it["sizes"].items():
         t = r["timings"]["overhead"]
@@ -66,7 +82,8 @@ def summary(res: dict) -> str:
             f"{r['gflops_full']:.0f} | {100 * r['fraction_of_fp32_peak']:.0f}% / "
             f"{100 * r['fraction_of_fp32_peak_bare']:.0f}% | "
             f"x{r['speedup_channels_last']:.2f} | x{r['speedup_bf16']:.2f} | "
-            f"x{r['speedup_fused_style']:.2f} | x{r['speedup_symmetric_gram']:.2f} | "
+            f"x{r['speedup_fused_style']:.2f} / x{r['speedup_fused_style_bf16']:.2f} | "
+            f"x{r['speedup_symmetric_gram']:.2f} | "
             f"x{r['speedup_kept_memory']:.2f} | {_pct(r['sync_cost'])} |")
     comp = res.get("compile")
     if comp:
@@ -76,6 +93,12 @@ def summary(res: dict) -> str:
             f"x{comp['speedup']:.2f} per iteration; " + (
                 f"break-even after {round(comp['break_even_iterations'])} iterations."
                 if comp["break_even_iterations"] else "it never pays off."))]
+    return lines
+
+
+def _ttq_section(res: dict) -> list[str]:
+    """Part 3."""
+    lines: list[str] = []
     q = res["time_to_quality"]
     lines += ["", f"## 3. Time to the tutorial-style reference's loss ({q['size']} px)", "",
               "| run | iterations at full size | s/iteration | time to target s | speed-up | "
@@ -98,7 +121,13 @@ def summary(res: dict) -> str:
                      f"x{k.get('speedup_vs_reference', float('nan')):.2f} | {final} |")
     lines += ["", f"bf16 vs fp32, fp32-scored loss after E iterations: "
               f"{_pct(q['bf16_vs_fp32_after_E'])}."]
-    pc = res.get("precision_check")
+    return lines
+
+
+def _precision_section(res: dict) -> list[str]:
+    """The bf16 adoption check."""
+    lines: list[str] = []
+    pc = res["precision_check"]
     if pc:
         lines += ["", f"bf16 adoption check ({pc['size']} px, {pc['steps']} "
                   "iterations, final loss scored in fp32): fp32 "
@@ -108,6 +137,12 @@ def summary(res: dict) -> str:
                   f"bf16 {'is' if pc['bf16_adopted'] else 'is NOT'} within 1%. Per iteration: "
                   f"fp32 {pc['fp32']['median_s_per_iteration']:.3f} s, bf16 "
                   f"{pc['bf16']['median_s_per_iteration']:.3f} s."]
+    return lines
+
+
+def _memory_section(res: dict) -> list[str]:
+    """Part 4."""
+    lines: list[str] = []
     lines += ["", "## 4. Memory and time per size (fresh process each)", "",
               "| run | peak RSS MB | RSS after load MB | s/iteration | run s (steps) | "
               "300 steps ~min |", "|---|---|---|---|---|---|"]
@@ -120,16 +155,23 @@ def summary(res: dict) -> str:
                          f"{r['wall_s']:.1f} ({r['steps_per_scale']}/scale) | |")
         else:
             relu = "" if r.get("inplace_relu", True) else ", ReLU not in place"
+            relu += "" if r.get("kept_memory", True) else ", glibc's default allocator"
             lines.append(f"| {r['size']} px {r['precision']}{relu} | {r['peak_rss_mb']:.0f} | "
                          f"{r['rss_after_load_mb']:.0f} | {r['median_s_per_iteration']:.2f} | "
                          f"{r['wall_s']:.1f} ({r['steps']}) | "
                          f"{r['projected_class_run_s'] / 60:.1f} |")
-    if res.get("notebooks"):
+    return lines
+
+
+def _notebook_section(res: dict) -> list[str]:
+    """Part 5."""
+    lines: list[str] = []
+    if res["notebooks"]:
         lines += ["", "## 5. Notebooks at class settings", "", "| notebook | min | ok |",
                   "|---|---|---|"]
         lines += [f"| {r['notebook']} | {r['wall_s'] / 60:.1f} | {r['ok']} |"
                   for r in res["notebooks"]]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -140,8 +182,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--random-weights", action="store_true",
                         help="timing only, without the real VGG weights")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated subset of {','.join(PARTS)} (default: all; "
+                        "notebooks only with --notebooks)")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
+    parts = set(args.parts.split(","))
+    if parts - set(PARTS):
+        parser.error(f"unknown parts {sorted(parts - set(PARTS))}: choose from {PARTS}")
     cfg = QUICK if args.quick else FULL
     real = not args.random_weights
     started = time.perf_counter()
@@ -150,18 +198,21 @@ def main(argv: list[str] | None = None) -> dict:
            "machine": machine(), "config": cfg}
     print(f"Machine: {res['machine']}")
     net = load_net(real=real)
-    print("1-2. Per-iteration overhead and throughput (interleaved)")
-    res["iteration"] = iteration.measure(net, sizes=cfg["sizes"])
-    if cfg["compile_size"] and not args.no_compile:
-        print("    torch.compile")
-        res["compile"] = iteration.measure_compile(net, size=cfg["compile_size"])
-    print("3. Time to quality")
-    res["time_to_quality"] = time_to_quality.measure(net, cfg["ttq_size"], cfg["ttq_steps"])
-    print("   bf16 adoption check")
-    res["precision_check"] = time_to_quality.precision_check(net, *cfg["precision_check"])
-    print("4. Memory and time per size (subprocesses)")
-    res["memory"] = memory.measure(cfg["memory"], real=real)
-    if args.notebooks:
+    if "iteration" in parts:
+        print("1-2. Per-iteration overhead and throughput (interleaved)")
+        res["iteration"] = iteration.measure(net, sizes=cfg["sizes"])
+        if cfg["compile_size"] and not args.no_compile:
+            print("    torch.compile")
+            res["compile"] = iteration.measure_compile(net, size=cfg["compile_size"])
+    if "time_to_quality" in parts:
+        print("3. Time to quality")
+        res["time_to_quality"] = time_to_quality.measure(net, cfg["ttq_size"], cfg["ttq_steps"])
+        print("   bf16 adoption check")
+        res["precision_check"] = time_to_quality.precision_check(net, *cfg["precision_check"])
+    if "memory" in parts:
+        print("4. Memory and time per size (subprocesses)")
+        res["memory"] = memory.measure(cfg["memory"], real=real)
+    if args.notebooks and "notebooks" in parts:
         print("5. Notebooks at class settings")
         res["notebooks"] = notebooks.measure()
     res["loadavg_end"] = list(os.getloadavg())
@@ -169,7 +220,8 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started_at = dt.datetime.fromisoformat(res["date"]).strftime("%Y-%m-%dT%H%M")
-    stem = f"{started_at}-{platform.node() or 'host'}{'-quick' if args.quick else ''}"
+    partial = "" if parts == set(PARTS) else "-" + "-".join(p for p in PARTS if p in parts)
+    stem = f"{started_at}-{platform.node() or 'host'}{'-quick' if args.quick else ''}{partial}"
     text = summary(res)
     (out / f"{stem}.json").write_text(json.dumps(res, indent=1, default=str))
     (out / f"{stem}.md").write_text(text)

@@ -9,8 +9,9 @@ so each iteration pays for the same pages again: about 165,000 page faults per i
 threshold* keeps freed blocks in the process's heap, where the next iteration finds them:
 x1.12 per iteration at 512 px on the machine of BENCHMARKS.md, with no page faults left.
 
-The price: the process keeps the memory of its largest iteration until it exits (its peak does
-not grow; BENCHMARKS.md part 4). Elsewhere than glibc (macOS, Windows, musl) this does
+The price is memory: freed blocks of one size cannot always serve requests of another, so the
+peak grows (BENCHMARKS.md part 4), and the process keeps it until it exits.
+``NST_KEEP_FREED_MEMORY=0`` turns this off. Elsewhere than glibc (macOS, Windows, musl) it does
 nothing: those allocators make their own choices.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 
 # mallopt(3) parameter numbers, from glibc's <malloc.h>.
 M_TRIM_THRESHOLD = -1
@@ -54,5 +56,8 @@ def set_thresholds(mmap_threshold: int, trim_threshold: int) -> bool:
 
 @functools.cache
 def keep_freed_memory() -> bool:
-    """Keep freed blocks for reuse, once per process; whether it took effect (glibc only)."""
+    """Keep freed blocks for reuse, once per process; whether it took effect (glibc only,
+    and not with ``NST_KEEP_FREED_MEMORY=0``)."""
+    if os.environ.get("NST_KEEP_FREED_MEMORY", "1") == "0":
+        return False
     return set_thresholds(KEEP, KEEP)
