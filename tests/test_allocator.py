@@ -38,7 +38,8 @@ def test_freed_feature_maps_are_reused_instead_of_faulted_in_again(random_vgg16)
     finally:
         allocator.set_thresholds(allocator.KEEP, allocator.KEEP)  # what the engine sets
     assert min(default) > pages_per_map  # glibc's default: several maps faulted in every time
-    assert max(kept) < pages_per_map // 100
+    assert max(kept) < pages_per_map // 10  # kept: not one map (a few pages from other tests)
+    assert sum(kept) < sum(default) // 50
 
 
 def test_keep_freed_memory_takes_effect_once_per_process(monkeypatch):
