@@ -7,7 +7,8 @@ default) with fresh pages from the operating system and returns them when the bl
 so each iteration pays for the same pages again: about 165,000 page faults per iteration at
 512 px, each a trap into the kernel and a page of zeroes. Raising the threshold and the *trim
 threshold* keeps freed blocks in the process's heap, where the next iteration finds them:
-x1.12 per iteration at 512 px on the machine of BENCHMARKS.md, with no page faults left.
+x1.14 per iteration at 512 px and x1.30 at 1024 px on the machine of BENCHMARKS.md, with no
+page faults left.
 
 The price is memory: freed blocks of one size cannot always serve requests of another, so the
 peak grows (BENCHMARKS.md part 4), and the process keeps it until it exits.

@@ -17,14 +17,14 @@ descent until its VGG responses match the targets. This module owns that loop:
 * Ctrl-C (``KeyboardInterrupt``) does the same;
 * a NaN or infinite loss stops with a clear :class:`~nst_utils.errors.NSTError`;
 * ``precision="bf16"`` runs the network's forward (and so its backward) under bfloat16
-  autocast, with the Gram matrices and losses still in float32 (1.6-1.8x faster per iteration
+  autocast, with the Gram matrices and losses still in float32 (1.8x faster per iteration
   on a CPU with native bfloat16, e.g. AVX-512 BF16 or AMX; after 300 iterations at 256 px the
   loss ends within 1% of float32's, BENCHMARKS.md). The default ``"fp32"`` is exact
   everywhere; ``"auto"`` picks bf16 where :func:`recommended_precision` finds it native. With
   bf16 the logged losses are the bf16-evaluated ones.
 
 On the CPU the engine keeps the memory an iteration frees for the next one
-(:mod:`nst_utils.allocator`): x1.12 per iteration at 512 px, no page faults.
+(:mod:`nst_utils.allocator`): x1.14 per iteration at 512 px, x1.30 at 1024 px.
 
 Every iteration reads the loss once on the host (history, best image, NaN check, restarts):
 on the CPU that costs nothing measurable (BENCHMARKS.md), so there is no ``log_every``.
