@@ -20,13 +20,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from nst_utils.layers import BLOCK_DEPTHS
+from nst_utils.objective import STYLE_LAYERS
+from nst_utils.vgg import BLOCK_CHANNELS
+
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT_IMAGE = ROOT / "data" / "chelsea.jpg"
 STYLE_IMAGE = ROOT / "data" / "swirls.png"
-#: The paper's layers: style conv1_1 … conv5_1, content conv4_2 (rectified).
-CONTENT_LAYERS = ("relu4_2",)
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-DEEPEST = "relu5_1"
+#: The deepest of the paper's layers (style conv1_1 … conv5_1, content conv4_2, rectified).
+DEEPEST = STYLE_LAYERS[-1]
 
 
 def machine() -> dict:
@@ -129,12 +131,9 @@ def ratio(results: dict, a: str, b: str) -> float:
 
 def conv_shapes(arch: str, height: int, width: int, deepest: str = DEEPEST):
     """``[(name, Cin, Cout, H, W)]`` for every conv up to and including ``deepest``'s conv."""
-    from nst_utils.layers import BLOCK_DEPTHS
-
-    channels = (64, 128, 256, 512, 512)
     out, cin, h, w = [], 3, height, width
     target = deepest.replace("relu", "conv")
-    for block, (depth, cout) in enumerate(zip(BLOCK_DEPTHS[arch], channels, strict=True), 1):
+    for block, (depth, cout) in enumerate(zip(BLOCK_DEPTHS[arch], BLOCK_CHANNELS, strict=True), 1):
         for i in range(1, depth + 1):
             name = f"conv{block}_{i}"
             out.append((name, cin, cout, h, w))
