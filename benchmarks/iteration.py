@@ -18,6 +18,8 @@ is only ever taken between runs that alternated with each other. The speed-up ca
 * ``plain_gram``: that, with Gram matrices through plain autograd (two multiplies in the
   backward), i.e. the engine before both changes;
 * ``fused_style_bf16``: the same comparison under bf16 autocast;
+* ``matmul_gram``: the fused style term with every Gram product as a matrix multiply, none
+  as a 1×1 convolution (``nst_utils.fused_style.CONVOLUTION_MIN_POSITIONS``);
 * ``default_allocator``: the full objective with glibc's own allocator thresholds instead of
   the engine's (``nst_utils.allocator``), switching before every timed call and running one
   untimed call after each switch. A lower bound: the heap the engine's setting built up stays
@@ -35,7 +37,7 @@ import time
 
 import torch
 
-from nst_utils import losses
+from nst_utils import fused_style, losses
 from nst_utils.allocator import keep_freed_memory
 from nst_utils.objective import build_objective
 from nst_utils.optimize import autocast
@@ -59,6 +61,7 @@ GROUPS = {
     "bf16": ("full", "full_bf16", "bare_bf16"),
     "fused_style": ("full", "full_unfused"),
     "fused_style_bf16": ("full_bf16", "full_bf16_unfused"),
+    "convolution_gram": ("full", "full_matmul_gram"),
     "symmetric_gram": ("full_unfused", "full_plain_gram"),
     "sync": ("full", "full_nosync"),
 }
@@ -66,6 +69,16 @@ GROUPS = {
 
 def _plain_gram(flat: torch.Tensor, transposed: bool) -> torch.Tensor:
     return flat.transpose(1, 2) @ flat if transposed else flat @ flat.transpose(1, 2)
+
+
+@contextlib.contextmanager
+def matmul_gram():
+    """The fused style term without its 1×1-convolution route."""
+    saved, fused_style.CONVOLUTION_MIN_POSITIONS = fused_style.CONVOLUTION_MIN_POSITIONS, 2**62
+    try:
+        yield
+    finally:
+        fused_style.CONVOLUTION_MIN_POSITIONS = saved
 
 
 @contextlib.contextmanager
@@ -145,8 +158,9 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
                "full_contiguous": full_c, "bare_contiguous": bare_c,
                "full_bf16": full_bf, "bare_bf16": bare_bf, "full_unfused": full_unfused,
                "full_bf16_unfused": full_bf_unfused,
-               "full_plain_gram": _patched(full_unfused, plain_gram)}
-        n = reps or {128: 41, 256: 15, 512: 5, 1024: 3}.get(size, 5)
+               "full_plain_gram": _patched(full_unfused, plain_gram),
+               "full_matmul_gram": _patched(full, matmul_gram)}
+        n = reps or {128: 81, 256: 15, 512: 5, 1024: 3}.get(size, 5)
         t0 = time.perf_counter()
         timings = {group: interleaved({k: fns[k] for k in names}, n)
                    for group, names in GROUPS.items()}
@@ -173,6 +187,7 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
             "speedup_fused_style": r("fused_style", "full_unfused", "full"),
             "speedup_fused_style_bf16": r("fused_style_bf16", "full_bf16_unfused", "full_bf16"),
             "speedup_symmetric_gram": r("symmetric_gram", "full_plain_gram", "full_unfused"),
+            "speedup_convolution_gram": r("convolution_gram", "full_matmul_gram", "full"),
             "sync_cost": r("sync", "full", "full_nosync") - 1,
             "speedup_kept_memory": r("allocator", "full_default_allocator", "full"),
             "gflops_full": flops["total"] / med["full"] / 1e9,
@@ -190,6 +205,7 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
             f"x{row['speedup_fused_style_bf16']:.2f}), "
             f"kept memory x{row['speedup_kept_memory']:.2f}, "
             f"sym. Gram x{row['speedup_symmetric_gram']:.2f}, "
+            f"Gram as 1x1 conv x{row['speedup_convolution_gram']:.2f}, "
             f".item() {100 * row['sync_cost']:+.1f}%; {row['gflops_full']:.0f} GFLOP/s")
     peaks.append(fp32_peak())
     out["peak_fp32_gflops"] = peak = max(p["gflops"] for p in peaks)

@@ -72,8 +72,9 @@ def _iteration_section(res: dict) -> list[str]:
               f"{pkb['gflops_best']:.0f} GFLOP/s.", "",
               "| size | full s | bare s | overhead | overhead (bf16) | GFLOP/s full | "
               "% of fp32 peak (full / bare) | channels_last | bf16 | fused style (fp32 / bf16)"
-              " | symmetric Gram | kept memory (in-process, lower bound) | .item() cost |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              " | symmetric Gram | Gram as 1x1 conv | kept memory (in-process, lower bound) |"
+              " .item() cost |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for size, r in it["sizes"].items():
         t = r["timings"]["overhead"]
         lines.append(
@@ -84,6 +85,7 @@ def _iteration_section(res: dict) -> list[str]:
             f"x{r['speedup_channels_last']:.2f} | x{r['speedup_bf16']:.2f} | "
             f"x{r['speedup_fused_style']:.2f} / x{r['speedup_fused_style_bf16']:.2f} | "
             f"x{r['speedup_symmetric_gram']:.2f} | "
+            f"x{r.get('speedup_convolution_gram', float('nan')):.2f} | "
             f"x{r['speedup_kept_memory']:.2f} | {_pct(r['sync_cost'])} |")
     comp = res.get("compile")
     if comp:

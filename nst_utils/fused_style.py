@@ -16,10 +16,17 @@ gradients at once, and the style gradient is added inside the matrix product tha
           + g \, \frac{w}{N^2 M^2} \, (G - M \hat A) \, F
 
 (:math:`g` is the gradient reaching :math:`wE`; the formula uses that :math:`G` and
-:math:`\hat A` are symmetric). The values are eq. 4's; only the bookkeeping changes. Under
-bfloat16 autocast the Gram matrix and the loss stay float32, while the gradient product runs
-in bfloat16 like the rest of the network's backward pass. What it gains is measured in
-BENCHMARKS.md; ``tests/test_fused_style.py`` checks it against the plain version.
+:math:`\hat A` are symmetric). The values are eq. 4's; only the bookkeeping changes.
+
+On the CPU, for a channels-last feature map with many positions, both products are 1×1
+convolutions, which oneDNN runs faster than a matrix multiply on that layout: :math:`G` is the
+weight gradient of a 1×1 convolution whose input and output gradient are both :math:`F`, and
+:math:`(G - M \hat A) F` is a 1×1 convolution of :math:`F` with weights :math:`G - M \hat A`
+(the deeper gradient is then added in place).
+
+Under bfloat16 autocast the Gram matrix and the loss stay float32, while the gradient product
+runs in bfloat16 like the rest of the network's backward pass. What each step gains is
+measured in BENCHMARKS.md; ``tests/test_fused_style.py`` checks it against the plain version.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from __future__ import annotations
 import contextlib
 
 import torch
+
+from .losses import _at_least_float32
 
 
 def style_term(
@@ -48,35 +57,92 @@ class _StyleTerm(torch.autograd.Function):
     def forward(ctx, features: torch.Tensor, target: torch.Tensor, weight: float):
         _, n, h, w = features.shape
         m = h * w
-        flat, transposed = _as_matrix(features)
         with _without_autocast(features.device.type):
-            flat32 = flat.float() if flat.dtype in (torch.float16, torch.bfloat16) else flat
-            gram = flat32.mT @ flat32 if transposed else flat32 @ flat32.mT
-            residual = gram.sub_(target, alpha=m)  # G - M Â, in at least float32
-            loss = residual.pow(2).sum() * (weight / (4.0 * n * n * m * m))
-        ctx.save_for_backward(flat, residual)
-        ctx.transposed, ctx.shape = transposed, features.shape
+            residual = _gram(_at_least_float32(features)).sub_(target, alpha=m)  # G - M Â
+            loss = _squared_norm(residual) * (weight / (4.0 * n * n * m * m))
+        ctx.save_for_backward(features, residual)
         ctx.scale = weight / (n * n * m * m)
         ctx.set_materialize_grads(False)  # no zeros for an output that nothing downstream uses
         return features.view_as(features), loss
 
     @staticmethod
     def backward(ctx, grad_features: torch.Tensor | None, grad_loss: torch.Tensor | None):
-        flat, residual = ctx.saved_tensors
+        features, residual = ctx.saved_tensors
         if grad_loss is None:
             return grad_features, None, None
         # The gradient has the features' type, as the network's own gradients under autocast:
         # in bfloat16 this product runs 2-5x faster (float32 accumulation inside).
-        s = (residual * (grad_loss * ctx.scale)).to(flat.dtype)
-        with _without_autocast(flat.device.type):
-            if grad_features is None:
-                grad = flat @ s if ctx.transposed else s @ flat
-            else:
-                deeper = _as_matrix(grad_features.to(flat.dtype), ctx.transposed)[0]
-                grad = torch.baddbmm(deeper, flat, s) if ctx.transposed else torch.baddbmm(
-                    deeper, s, flat
-                )
-        return _as_features(grad, ctx.shape, ctx.transposed), None, None
+        s = _as_type(residual * _coefficient(grad_loss, ctx.scale), features)
+        if grad_features is not None:
+            grad_features = _as_type(grad_features, features)
+        with _without_autocast(features.device.type):
+            return _add_product(grad_features, s, features), None, None
+
+
+def _gram(features: torch.Tensor) -> torch.Tensor:
+    r""":math:`G = F F^\top` per image, ``(B, N, N)``, in the features' (float) type.
+
+    Where :func:`_via_convolution` says so, :math:`G` is computed as what it also is: the
+    weight gradient of a 1×1 convolution whose input and output gradient are both :math:`F`,
+    :math:`\sum_{k} F_{:k} F_{:k}^\top` over the :math:`M` positions. oneDNN's kernel for that
+    sums over positions in the channels-last layout directly, where a matrix multiply must read
+    :math:`F` transposed (measured inside the iteration at 512 px: 10.4 ms instead of 17.6 ms
+    for ``relu1_1``).
+    """
+    if _via_convolution(features):
+        n = features.shape[1]
+        return torch.nn.grad.conv2d_weight(features, (n, n, 1, 1), features).view(1, n, n)
+    flat, transposed = _as_matrix(features)
+    return flat.mT @ flat if transposed else flat @ flat.mT
+
+
+def _add_product(deeper: torch.Tensor | None, s: torch.Tensor, features: torch.Tensor):
+    r"""``deeper`` :math:`+\, S F` in the layout of ``features`` (``deeper`` may be ``None``).
+
+    :math:`S` is symmetric. With :func:`_via_convolution`, :math:`S F` is a 1×1 convolution
+    with weights :math:`S`; otherwise one ``baddbmm`` adds it to ``deeper`` as it computes it.
+    """
+    if _via_convolution(features):
+        n = features.shape[1]
+        grad = torch.nn.functional.conv2d(features, s.view(n, n, 1, 1))
+        return grad if deeper is None else grad.add_(deeper)
+    flat, transposed = _as_matrix(features)
+    if deeper is None:
+        grad = flat @ s if transposed else s @ flat
+    else:
+        deeper = _as_matrix(deeper, transposed)[0]
+        grad = torch.baddbmm(deeper, flat, s) if transposed else torch.baddbmm(deeper, s, flat)
+    return _as_features(grad, features.shape, transposed)
+
+
+#: The fewest positions for which the 1×1-convolution route pays (below, oneDNN's fixed cost
+#: per call outweighs its faster kernel: BENCHMARKS.md).
+CONVOLUTION_MIN_POSITIONS = 4096
+
+
+def _via_convolution(features: torch.Tensor) -> bool:
+    """Whether the products run as 1×1 convolutions: on the CPU, for one channels-last image
+    with many positions, at least twice as many as filters (where oneDNN measured faster)."""
+    b, n, h, w = features.shape
+    return (features.device.type == "cpu" and b == 1
+            and h * w >= max(CONVOLUTION_MIN_POSITIONS, 2 * n)
+            and features.is_contiguous(memory_format=torch.channels_last))
+
+
+def _coefficient(grad_loss: torch.Tensor, scale: float) -> torch.Tensor | float:
+    """``grad_loss * scale``; a plain number on the CPU, where reading it costs no device sync
+    and saves a tensor operation (each one counts at small sizes: BENCHMARKS.md)."""
+    return grad_loss.item() * scale if grad_loss.device.type == "cpu" else grad_loss * scale
+
+
+def _as_type(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return x if x.dtype == like.dtype else x.to(like.dtype)
+
+
+def _squared_norm(x: torch.Tensor) -> torch.Tensor:
+    r""":math:`\sum x^2` as one dot product."""
+    flat = x.reshape(-1)
+    return torch.dot(flat, flat)
 
 
 def _without_autocast(device_type: str) -> contextlib.AbstractContextManager:

@@ -82,12 +82,16 @@ def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
 def content_loss(
     features: torch.Tensor, target: torch.Tensor, normalization: str = "mean"
 ) -> torch.Tensor:
-    r""":math:`\tfrac12 \sum (F - P)^2`, divided by :math:`N_l M_l` unless ``"paper"``."""
-    squared = (_at_least_float32(features) - _at_least_float32(target)).pow(2).sum()
+    r""":math:`\tfrac12 \sum (F - P)^2`, divided by :math:`N_l M_l` unless ``"paper"``.
+
+    (``mse_loss(..., reduction="sum")`` is :math:`\sum (F - P)^2` in one step of autograd.)
+    """
+    f, p = _at_least_float32(features), _at_least_float32(target)
+    squared = torch.nn.functional.mse_loss(f, p, reduction="sum")
     if normalization == "paper":
         return 0.5 * squared
     if normalization == "mean":
-        return 0.5 * squared / features[0].numel()
+        return squared * (0.5 / features[0].numel())
     raise ValueError(f"unknown normalization {normalization!r}: choose one of {NORMALIZATIONS}")
 
 

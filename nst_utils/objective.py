@@ -64,7 +64,7 @@ class ContentTarget:
     def loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean over the layers of each layer's content loss (one layer in the paper)."""
         losses = [content_loss(features[k], t, self.normalization) for k, t in self.targets.items()]
-        return torch.stack(losses).mean()
+        return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
 
 
 class StyleTarget:
@@ -166,9 +166,13 @@ class Objective:
         features = self.net(image, self.layers, taps=_style_taps(fused, fused_terms))
         zero = image.new_zeros(())
         content = self.content.loss(features) if self.content else zero
-        style = sum((w * t.loss(features) for t, w in plain), sum(fused_terms, zero))
-        tv = total_variation(image) if self.tv_weight else zero
-        total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
+        style_terms = fused_terms + [w * t.loss(features) for t, w in plain]
+        style = torch.stack(style_terms).sum() if style_terms else zero
+        total = self.content_weight * content + self.style_weight * style
+        tv = zero
+        if self.tv_weight:
+            tv = total_variation(image)
+            total = total + self.tv_weight * tv
         return LossTerms(content, style, tv, total)
 
 

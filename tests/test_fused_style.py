@@ -6,6 +6,7 @@ Random-weight VGG-16 and tiny images: the checks are about arithmetic, not about
 import pytest
 import torch
 
+from nst_utils import fused_style
 from nst_utils.fused_style import style_term
 from nst_utils.losses import gram_matrix, style_layer_loss
 from nst_utils.objective import Objective, StyleTarget, build_objective
@@ -43,15 +44,29 @@ def test_value_is_eq_4_times_the_weight(channels_last):
     assert torch.equal(out, f)
 
 
-@pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.parametrize("batch_target", [1, 2])
-def test_gradients_pass_gradcheck(channels_last, batch_target):
-    f = torch.randn(2, 3, 4, 5, dtype=torch.float64)
-    if channels_last:
+@pytest.fixture(params=["matmul", "convolution"])
+def route(request, monkeypatch):
+    """Both ways of computing the products: matrix multiplies, and (for one channels-last
+    image) 1×1 convolutions, here switched on for the tests' small feature maps too."""
+    if request.param == "convolution":
+        monkeypatch.setattr(fused_style, "CONVOLUTION_MIN_POSITIONS", 1)
+    return request.param
+
+
+@pytest.mark.parametrize(("layout", "batch_target"), [
+    ("contiguous", 1), ("contiguous", 2), ("channels_last", 1), ("channels_last", 2),
+    ("one_channels_last_image", 1),
+])
+def test_gradients_pass_gradcheck(layout, batch_target, route):
+    batch = 1 if layout == "one_channels_last_image" else 2
+    f = torch.randn(batch, 3, 4, 5, dtype=torch.float64)
+    if layout != "contiguous":
         f = f.contiguous(memory_format=torch.channels_last)
+    assert fused_style._via_convolution(f) == (
+        route == "convolution" and layout == "one_channels_last_image")
     f.requires_grad_(True)
     target = _symmetric_target(3, batch_target)
-    probe = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    probe = torch.randn(batch, 3, 4, 5, dtype=torch.float64)
 
     def both_gradients_at_once(x):
         out, term = style_term(x, target, 0.7)
@@ -78,7 +93,7 @@ def test_gradient_keeps_the_layout_and_dtype_of_the_features():
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_fused_objective_matches_the_plain_one(net, images, precision):
+def test_fused_objective_matches_the_plain_one(net, images, precision, route):
     content, style = images
     fused = build_objective(net, content, [(style, 2.0), (content.flip(-1), 1.0)])
     plain = build_objective(net, content, [(style, 2.0), (content.flip(-1), 1.0)])
