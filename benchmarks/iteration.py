@@ -20,6 +20,10 @@ is only ever taken between runs that alternated with each other. The speed-up ca
 * ``fused_style_bf16``: the same comparison under bf16 autocast;
 * ``matmul_gram``: the fused style term with every Gram product as a matrix multiply, none
   as a 1×1 convolution (``nst_utils.fused_style.CONVOLUTION_MIN_POSITIONS``);
+* ``products_only``: not a candidate but a floor: the style nodes replaced by ones that do
+  nothing but the two products per layer (the Gram matrix forward, the gradient product
+  backward, by the engine's own routes) and return no loss, so that the overhead left is
+  that of the products, the content loss and the autograd nodes alone;
 * ``default_allocator``: the full objective with glibc's own allocator thresholds instead of
   the engine's (``nst_utils.allocator``), switching before every timed call and running one
   untimed call after each switch. A lower bound: the heap the engine's setting built up stays
@@ -38,6 +42,7 @@ import time
 import torch
 
 from nst_utils import fused_style, losses
+from nst_utils import objective as objective_module
 from nst_utils.allocator import keep_freed_memory
 from nst_utils.objective import build_objective
 from nst_utils.optimize import autocast
@@ -64,6 +69,7 @@ GROUPS = {
     "convolution_gram": ("full", "full_matmul_gram"),
     "symmetric_gram": ("full_unfused", "full_plain_gram"),
     "sync": ("full", "full_nosync"),
+    "products_floor": ("full", "full_products_only", "bare"),
 }
 
 
@@ -102,6 +108,31 @@ def _allocator_pair(full, reps: int) -> dict:
                 full()
                 samples[name].append(time.perf_counter() - t0)
     return summarize(samples)
+
+
+class _ProductsOnly(torch.autograd.Function):
+    """A style node that computes the layer's two products and nothing else (a floor)."""
+
+    @staticmethod
+    def forward(ctx, features, target, weight):
+        gram = fused_style._gram(features)
+        ctx.save_for_backward(features, gram)
+        ctx.set_materialize_grads(False)
+        return features.view_as(features), features.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, grad_features, grad_loss):
+        features, gram = ctx.saved_tensors
+        return fused_style._add_product(grad_features, gram, features), None, None
+
+
+@contextlib.contextmanager
+def products_only():
+    saved, objective_module.style_term = objective_module.style_term, _ProductsOnly.apply
+    try:
+        yield
+    finally:
+        objective_module.style_term = saved
 
 
 def _patched(fn, context):
@@ -159,7 +190,8 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
                "full_bf16": full_bf, "bare_bf16": bare_bf, "full_unfused": full_unfused,
                "full_bf16_unfused": full_bf_unfused,
                "full_plain_gram": _patched(full_unfused, plain_gram),
-               "full_matmul_gram": _patched(full, matmul_gram)}
+               "full_matmul_gram": _patched(full, matmul_gram),
+               "full_products_only": _patched(full, products_only)}
         n = reps or {128: 81, 256: 15, 512: 5, 1024: 3}.get(size, 5)
         t0 = time.perf_counter()
         timings = {group: interleaved({k: fns[k] for k in names}, n)
@@ -188,6 +220,8 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
             "speedup_fused_style_bf16": r("fused_style_bf16", "full_bf16_unfused", "full_bf16"),
             "speedup_symmetric_gram": r("symmetric_gram", "full_plain_gram", "full_unfused"),
             "speedup_convolution_gram": r("convolution_gram", "full_matmul_gram", "full"),
+            "overhead_products_only_vs_bare": r("products_floor", "full_products_only", "bare") - 1,
+            "overhead_full_vs_bare_floor_group": r("products_floor", "full", "bare") - 1,
             "sync_cost": r("sync", "full", "full_nosync") - 1,
             "speedup_kept_memory": r("allocator", "full_default_allocator", "full"),
             "gflops_full": flops["total"] / med["full"] / 1e9,
@@ -199,7 +233,10 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
         out["sizes"][str(size)] = row
         log(f"  {size} px ({n} interleaved reps, {time.perf_counter() - t0:.0f} s): "
             f"full {med['full']:.3f} s, bare {med['bare']:.3f} s -> overhead "
-            f"{100 * row['overhead_full_vs_bare']:+.1f}%; channels_last x"
+            f"{100 * row['overhead_full_vs_bare']:+.1f}% (floor: products only "
+            f"{100 * row['overhead_products_only_vs_bare']:+.1f}%, full "
+            f"{100 * row['overhead_full_vs_bare_floor_group']:+.1f}% in that group); "
+            f"channels_last x"
             f"{row['speedup_channels_last']:.2f}, bf16 x{row['speedup_bf16']:.2f}, "
             f"fused style x{row['speedup_fused_style']:.2f} (bf16 "
             f"x{row['speedup_fused_style_bf16']:.2f}), "

@@ -34,7 +34,7 @@ FULL = {"sizes": (128, 256, 512), "ttq_size": 512, "ttq_steps": 50, "compile_siz
            {"size": 1024, "steps": 4, "precision": "fp32", "kept_memory": False},
            {"size": 1024, "steps": 4, "scales": [256, 512, 1024]}]}
 PARTS = ("iteration", "time_to_quality", "memory", "notebooks")
-QUICK = {"sizes": (128,), "ttq_size": 128, "ttq_steps": 20, "compile_size": None,
+QUICK = {"sizes": (128,), "reps": 11, "ttq_size": 128, "ttq_steps": 20, "compile_size": None,
          "precision_check": (128, 40),
          "memory": [{"size": 128, "steps": 3, "precision": p} for p in ("fp32", "bf16")]
          + [{"size": 128, "steps": 3, "precision": "fp32", "inplace_relu": False},
@@ -87,6 +87,15 @@ def _iteration_section(res: dict) -> list[str]:
             f"x{r['speedup_symmetric_gram']:.2f} | "
             f"x{r.get('speedup_convolution_gram', float('nan')):.2f} | "
             f"x{r['speedup_kept_memory']:.2f} | {_pct(r['sync_cost'])} |")
+    floors = [(size, r) for size, r in it["sizes"].items()
+              if "overhead_products_only_vs_bare" in r]
+    if floors:
+        per_size = ", ".join(f"{size} px {_pct(r['overhead_products_only_vs_bare'])} (full "
+                             f"{_pct(r['overhead_full_vs_bare_floor_group'])})"
+                             for size, r in floors)
+        lines += ["", "Floor of the overhead: style nodes that do only the two products per layer "
+                  "(no loss value), against bare, interleaved with the full objective: "
+                  f"{per_size}."]
     comp = res.get("compile")
     if comp:
         lines += ["", "torch.compile: " + (
@@ -178,7 +187,7 @@ def _notebook_section(res: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Benchmarks of the style-transfer kit.")
-    parser.add_argument("--quick", action="store_true", help="small sizes (about 1 minute)")
+    parser.add_argument("--quick", action="store_true", help="small sizes (about 3 minutes)")
     parser.add_argument("--notebooks", action="store_true",
                         help="also time every notebook at class settings (~12 min)")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
@@ -202,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
     net = load_net(real=real)
     if "iteration" in parts:
         print("1-2. Per-iteration overhead and throughput (interleaved)")
-        res["iteration"] = iteration.measure(net, sizes=cfg["sizes"])
+        res["iteration"] = iteration.measure(net, sizes=cfg["sizes"], reps=cfg.get("reps"))
         if cfg["compile_size"] and not args.no_compile:
             print("    torch.compile")
             res["compile"] = iteration.measure_compile(net, size=cfg["compile_size"])

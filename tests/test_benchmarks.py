@@ -1,0 +1,40 @@
+"""The benchmark suite's part 1 runs and reports every comparison, and its floor device (a
+style node doing only the two products) computes the engine's products.
+
+Timings are not checked (they are the suite's job, not the tests'): a tiny size and one
+round, with random weights.
+"""
+
+import math
+
+import torch
+
+from benchmarks import iteration
+from nst_utils import fused_style
+
+
+def test_part_1_reports_every_comparison(random_vgg16):
+    out = iteration.measure(random_vgg16, sizes=(32,), reps=1, log=lambda *_: None)
+    row = out["sizes"]["32"]
+    for group, names in iteration.GROUPS.items():
+        assert set(row["timings"][group]) == set(names), group
+    ratios = [v for k, v in row.items() if k.startswith(("speedup_", "overhead_"))]
+    assert len(ratios) >= len(iteration.GROUPS)
+    assert all(math.isfinite(v) and v > -1 for v in ratios)
+    assert 0 < row["fraction_of_fp32_peak"] < 2
+
+
+def test_floor_node_computes_the_engines_products():
+    torch.manual_seed(0)
+    f = torch.rand(1, 8, 64, 72).contiguous(memory_format=torch.channels_last)
+    f.requires_grad_(True)
+    deeper = torch.randn(1, 8, 64, 72)
+    with iteration.products_only():
+        out, term = iteration.objective_module.style_term(f, None, 1.0)
+    out.backward(deeper)
+    flat = f.detach().permute(0, 2, 3, 1).reshape(-1, 8)
+    gram = flat.T @ flat
+    expected = deeper + (flat @ gram).reshape(1, 64, 72, 8).permute(0, 3, 1, 2)
+    assert fused_style._via_convolution(f)  # 4608 positions: the 1×1-convolution route
+    assert term.item() == 0.0
+    torch.testing.assert_close(f.grad, expected, rtol=1e-4, atol=1e-3)
