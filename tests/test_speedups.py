@@ -3,8 +3,6 @@
 Random-weight VGG-16 and tiny images: the checks are about arithmetic, not about art.
 """
 
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -123,7 +121,6 @@ def test_precision_is_checked_and_the_recommendation_is_valid(nets, images):
 
 
 def test_tutorial_reference_computes_the_kits_loss(nets, images):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # pytest leaves the root out
     from benchmarks.reference_tutorial import run_style_transfer
 
     auto, _ = nets
