@@ -9,7 +9,8 @@ depend on it).
 
 Parts: 1-2 per-iteration overhead and GFLOP/s (with the speed-up candidates), compile cost;
 3 time to the tutorial-style reference's loss, and the bf16 adoption check; 4 peak memory and
-time per size (fresh processes); 5 notebooks at class settings (only with ``--notebooks``).
+time per size (fresh processes) against the kit's estimate; 6 1, 2 and 4 runs at once against
+their fair share (fresh processes); 5 notebooks at class settings (only with ``--notebooks``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ import platform
 import time
 from pathlib import Path
 
-from . import iteration, memory, notebooks, time_to_quality
+import nst_utils  # noqa: F401  (first: it sets OpenMP's waiting before torch starts)
+
+# isort: split
+from . import contention, iteration, memory, notebooks, time_to_quality
 from .common import load_net, machine
 
 FULL = {"sizes": (128, 256, 512), "ttq_size": 512, "ttq_steps": 50, "compile_size": 256,
@@ -33,13 +37,16 @@ FULL = {"sizes": (128, 256, 512), "ttq_size": 512, "ttq_steps": 50, "compile_siz
            {"size": 512, "steps": 6, "precision": "fp32", "kept_memory": False},
            {"size": 1024, "steps": 4, "precision": "fp32", "kept_memory": False},
            {"size": 1024, "steps": 4, "scales": [256, 512, 1024]}]}
-PARTS = ("iteration", "time_to_quality", "memory", "notebooks")
+FULL["memory"] += [{"size": 2048, "steps": 3, "precision": "fp32"}]
+FULL["contention"] = {"size": 128, "steps": 20, "rounds": 2}
+PARTS = ("iteration", "time_to_quality", "memory", "contention", "notebooks")
 QUICK = {"sizes": (128,), "reps": 11, "ttq_size": 128, "ttq_steps": 20, "compile_size": None,
          "precision_check": (128, 40),
          "memory": [{"size": 128, "steps": 3, "precision": p} for p in ("fp32", "bf16")]
          + [{"size": 128, "steps": 3, "precision": "fp32", "inplace_relu": False},
             {"size": 128, "steps": 3, "precision": "fp32", "kept_memory": False},
-            {"size": 128, "steps": 2, "scales": [64, 128]}]}
+            {"size": 128, "steps": 2, "scales": [64, 128]}],
+         "contention": {"size": 64, "steps": 5, "rounds": 1}}
 
 
 def _pct(x: float | None) -> str:
@@ -55,7 +62,7 @@ def summary(res: dict) -> str:
              f"{m['loadavg_start']}, at end {res.get('loadavg_end')}. Mode: {res['mode']}.", ""]
     for part, section in (("iteration", _iteration_section), ("time_to_quality", _ttq_section),
                           ("precision_check", _precision_section), ("memory", _memory_section),
-                          ("notebooks", _notebook_section)):
+                          ("contention", _contention_section), ("notebooks", _notebook_section)):
         if res.get(part):
             lines += section(res)
     return "\n".join(lines) + "\n"
@@ -174,6 +181,27 @@ def _memory_section(res: dict) -> list[str]:
     return lines
 
 
+def _contention_section(res: dict) -> list[str]:
+    """Part 6."""
+    c = res["contention"]
+    lines = ["", f"## 6. Runs sharing the CPU ({c['size']} px, {c['steps']} iterations each, "
+             f"{c['rounds']} rounds; fair share = n x the default's single run, "
+             f"{c['single_default_s']:.3f} s)", "",
+             "| policy | 1 run s/it (x fair) | 2 runs s/it (x fair, worst) | "
+             "4 runs s/it (x fair, worst) |", "|---|---|---|---|"]
+    for policy, p in c["policies"].items():
+        cells = [f"{r['median_s']:.3f} (x{r['vs_fair_share']:.2f}, worst "
+                 f"x{r['worst_vs_fair_share']:.2f})" for r in p["runs"].values()]
+        lines.append(f"| {policy} ({_wait_label(p['wait'])}) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _wait_label(wait: dict) -> str:
+    if wait.get("OMP_WAIT_POLICY"):
+        return f"OMP_WAIT_POLICY={wait['OMP_WAIT_POLICY']}"
+    return f"GOMP_SPINCOUNT={wait.get('GOMP_SPINCOUNT')}, {wait.get('choice')}"
+
+
 def _notebook_section(res: dict) -> list[str]:
     """Part 5."""
     lines: list[str] = []
@@ -223,6 +251,9 @@ def main(argv: list[str] | None = None) -> dict:
     if "memory" in parts:
         print("4. Memory and time per size (subprocesses)")
         res["memory"] = memory.measure(cfg["memory"], real=real)
+    if "contention" in parts:
+        print("6. Runs sharing the CPU (subprocesses)")
+        res["contention"] = contention.measure(**cfg["contention"])
     if args.notebooks and "notebooks" in parts:
         print("5. Notebooks at class settings")
         res["notebooks"] = notebooks.measure()

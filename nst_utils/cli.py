@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,7 +28,6 @@ from .errors import NSTError
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
-OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def _layer_list(text: str) -> tuple[str, ...]:
@@ -128,6 +125,10 @@ def _add_run_options(
         "stay fp32",
     )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="check everything, print the plan and the memory estimate, run nothing",
+    )  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -185,15 +186,53 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- running
 
 
-def _prepare(args):
-    """Resolve the network, device and settings shared by every optimisation command."""
-    from . import config
+class _DryRun(Exception):  # not an error: the plan was printed
+    """Raised after ``--dry-run`` printed the plan; ``status`` is the exit status."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+#: What to do about a run that does not fit, in the command's words.
+MEMORY_ADVICE = (
+    "use a smaller --size, coarse-to-fine --scales (e.g. --scales 256,512), or --precision "
+    "bf16 on a CPU or GPU with native bfloat16"
+)
+
+
+def _prepare(args, inputs: dict[str, Path], scales: list[int], layers_of):
+    """Check everything the arguments decide, then load the network (the first heavy step).
+
+    ``inputs`` are the resolved input files (the first is the image whose shape the result
+    has), ``scales`` the sizes the run optimises at, ``layers_of(net)`` the layers it uses.
+    Output path, inputs, layer names and memory are all checked before any work, so a
+    mistake costs well under a second (``--dry-run`` stops here and prints the plan).
+    """
+    from . import config, memory
+    from .images import check_output_path, probe_size
+    from .optimize import resolve_precision
     from .transfer import Settings
     from .vgg import load_vgg
+    from .weights import resolve_arch
 
-    _check_output(args.output)
+    check_output_path(args.output, protect=inputs.values())
     device = config.default_device() if args.device is None else _device(args.device)
-    net = load_vgg(args.arch, args.pooling, device, verbose=not args.quiet)
+    choice = resolve_arch(args.arch)
+    skeleton = memory.skeleton(choice.arch, args.pooling)
+    layers = layers_of(skeleton)
+    first = next(iter(inputs.values()))
+    sizes = [probe_size(first, size) for size in scales]
+    precision = resolve_precision(args.precision, device)
+    estimate = memory.estimate_peak(
+        skeleton, sizes, layers, steps=args.steps, optimizer=args.optimizer,
+        precision=precision, device=device,
+    )  # fmt: skip
+    if args.dry_run:
+        _print_plan(args, inputs, choice.arch, device, precision, sizes, layers, estimate)
+    memory.check_fits(estimate, device, MEMORY_ADVICE)
+    if choice.notice and not args.quiet:
+        print(choice.notice)
+    net = load_vgg(choice.arch, args.pooling, device, verbose=False)
     settings = Settings(
         size=args.size,
         steps=args.steps,
@@ -205,14 +244,22 @@ def _prepare(args):
     return net, device, settings
 
 
-def _check_output(path: Path) -> None:
-    """Fail before any work if the result could not be saved there."""
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise NSTError(f"{path}: output must end in .png, .jpg or .jpeg")
-    if path.is_dir():
-        raise NSTError(f"{path}: is a folder; give a file name such as {path / 'result.png'}")
-    if any(parent.exists() and not parent.is_dir() for parent in path.parents):
-        raise NSTError(f"{path}: a parent of the output path is a file, not a folder")
+def _print_plan(args, inputs, arch, device, precision, sizes, layers, estimate) -> None:
+    """``--dry-run``: what would run and whether it fits; raises :class:`_DryRun`."""
+    from . import memory
+
+    room, what = memory.available(device)
+    fits = estimate.total <= room
+    shapes = ", then ".join(f"{w} x {h} px" for h, w in sizes)
+    print(f"plan: nst {args.command} -> {args.output}")
+    for role, path in inputs.items():
+        print(f"  {role}: {path}")
+    print(f"  network: {arch}, {args.pooling} pooling; layers {', '.join(layers)}")
+    print(f"  run: {shapes}; {args.steps} iterations of {args.optimizer} per size; {device}, "
+          f"{precision}")  # fmt: skip
+    print(f"  memory: needs {estimate.describe()}; {memory.gb(room)} available ({what}): "
+          + ("fits" if fits else "does NOT fit"))  # fmt: skip
+    raise _DryRun(0 if fits else EXIT_ERROR)
 
 
 def _device(name: str):
@@ -226,12 +273,10 @@ def _device(name: str):
     return device
 
 
-def _load(name: str, size: int, device):
-    from .examples import resolve_image
+def _load(path: Path, size: int, device):
     from .images import load_image
 
-    path = resolve_image(name)
-    return path, load_image(path, size).to(device)
+    return load_image(path, size).to(device)
 
 
 def _engine_options(args) -> dict:
@@ -257,7 +302,7 @@ def _finish(args, net, device, settings, result, inputs: dict[str, Path], extra=
     from .optimize import resolve_precision
 
     if result.status == "interrupted":
-        print("interrupted: saving the best image so far", file=sys.stderr)
+        print(f"interrupted: saving the best image so far to {args.output}", file=sys.stderr)
     save_image(result.image, args.output, protect=inputs.values())
     if args.log:
         _write_json(
@@ -277,6 +322,8 @@ def _finish(args, net, device, settings, result, inputs: dict[str, Path], extra=
                 **(extra or {}),
             },
         )
+    if result.status == "interrupted":
+        raise KeyboardInterrupt  # the image and log are saved; the exit status says "cut short"
     if not args.quiet:
         last = result.history[-1] if result.history else {}
         print(
@@ -286,24 +333,40 @@ def _finish(args, net, device, settings, result, inputs: dict[str, Path], extra=
 
 
 def _write_json(path: Path, data: dict) -> None:
-    """Write ``data`` atomically: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` with :func:`nst_utils.files.atomic_write` (whole or not at all)."""
+    from .files import atomic_write
+
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2))
 
 
 def _style_specs(args) -> list:
-    """The positional STYLE and every ``--style``, with ``--style-mask`` paired in order."""
+    """The positional STYLE and every ``--style``, with ``--style-mask`` paired in order,
+    every source and mask resolved to a file (so a missing one fails before any work)."""
+    from dataclasses import replace
+
+    from .examples import resolve_image
     from .styles import attach_masks, parse_style_spec
 
     specs = [parse_style_spec(text) for text in [args.style, *args.styles]]
-    return attach_masks(specs, [Path(m) for m in args.style_masks])
+    specs = attach_masks(specs, [Path(m) for m in args.style_masks])
+    return [
+        replace(s, source=resolve_image(str(s.source)),
+                mask=None if s.mask is None else resolve_image(str(s.mask)))
+        for s in specs
+    ]  # fmt: skip
+
+
+def _stylize_inputs(args) -> tuple[dict[str, Path], list]:
+    """Every input file of ``nst stylize`` by role (the content first, checked first), and
+    the style specs."""
+    from .examples import resolve_image
+
+    inputs = {"content": resolve_image(args.content)}
+    specs = _style_specs(args)
+    inputs.update({f"style{i}": s.source for i, s in enumerate(specs, 1)})
+    inputs.update({f"mask{i}": s.mask for i, s in enumerate(specs, 1) if s.mask is not None})
+    return inputs, specs
 
 
 def _extended(args, specs) -> bool:
@@ -317,23 +380,13 @@ def _extended(args, specs) -> bool:
     )
 
 
-def _stylize_extended(args, net, device, settings, specs) -> None:
+def _stylize_extended(args, net, device, settings, specs, inputs, scales) -> None:
     """Run every notebook-06 extension through :func:`nst_utils.multiscale.stylize_multiscale`."""
-    from dataclasses import replace
-
-    from .examples import resolve_image
     from .multiscale import stylize_multiscale
 
-    scales = list(args.scales or [args.size])
     settings = settings.updated(size=scales[-1])
-    content = resolve_image(args.content)
-    specs = [replace(s, source=resolve_image(str(s.source))) for s in specs]
-    inputs = {"content": content, **{f"style{i}": s.source for i, s in enumerate(specs, 1)}}
-    for i, s in enumerate(specs, 1):
-        if s.mask is not None:
-            inputs[f"mask{i}"] = resolve_image(str(s.mask))
     result = stylize_multiscale(
-        net, content, specs, scales, settings, style_scale=args.style_scale,
+        net, inputs["content"], specs, scales, settings, style_scale=args.style_scale,
         preserve_color=args.preserve_color, **_engine_options(args),
     )  # fmt: skip
     extra = {
@@ -347,9 +400,18 @@ def _stylize_extended(args, net, device, settings, specs) -> None:
 
 
 def cmd_stylize(args) -> None:
+    from .multiscale import check_scales
+    from .objective import CONTENT_LAYERS, STYLE_LAYERS
     from .transfer import stylize
 
-    net, device, settings = _prepare(args)
+    inputs, specs = _stylize_inputs(args)
+    scales = check_scales(args.scales) if args.scales else [args.size]
+
+    def layers_of(net) -> tuple[str, ...]:
+        return (*net.check_layers(args.content_layers or CONTENT_LAYERS),
+                *net.check_layers(args.style_layers or STYLE_LAYERS))  # fmt: skip
+
+    net, device, settings = _prepare(args, inputs, scales, layers_of)
     if args.normalized_vgg:
         from .normalize import normalized_vgg
 
@@ -358,42 +420,49 @@ def cmd_stylize(args) -> None:
         content_weight=args.content_weight,
         style_weight=args.style_weight,
         tv_weight=args.tv_weight,
-        content_layers=args.content_layers and net.check_layers(args.content_layers),
-        style_layers=args.style_layers and net.check_layers(args.style_layers),
+        content_layers=args.content_layers,
+        style_layers=args.style_layers,
         normalization=args.normalization,
     )
-    specs = _style_specs(args)
     if _extended(args, specs):
-        _stylize_extended(args, net, device, settings, specs)
+        _stylize_extended(args, net, device, settings, specs, inputs, scales)
         return
-    content_path, content = _load(args.content, args.size, device)
-    style_path, style = _load(str(specs[0].source), args.size, device)
+    content = _load(inputs["content"], args.size, device)
+    style = _load(specs[0].source, args.size, device)
     result = stylize(net, content, style, settings, **_engine_options(args))
-    _finish(args, net, device, settings, result, {"content": content_path, "style": style_path})
+    _finish(args, net, device, settings, result,
+            {"content": inputs["content"], "style": specs[0].source})  # fmt: skip
 
 
 def cmd_reconstruct_content(args) -> None:
+    from .examples import resolve_image
     from .transfer import reconstruct_content
 
-    net, device, settings = _prepare(args)
-    net.check_layers([args.layer])
+    inputs = {"image": resolve_image(args.image)}
+    net, device, settings = _prepare(
+        args, inputs, [args.size], lambda net: net.check_layers([args.layer])
+    )
     settings = settings.updated(content_layers=(args.layer,))
-    path, image = _load(args.image, args.size, device)
+    image = _load(inputs["image"], args.size, device)
     result = reconstruct_content(net, image, args.layer, settings, **_engine_options(args))
-    _finish(args, net, device, settings, result, {"image": path})
+    _finish(args, net, device, settings, result, inputs)
 
 
 def cmd_synthesize_texture(args) -> None:
+    from .examples import resolve_image
+    from .objective import STYLE_LAYERS
     from .transfer import synthesize_texture
 
-    net, device, settings = _prepare(args)
-    if args.layers:
-        settings = settings.updated(style_layers=net.check_layers(args.layers))
-    path, image = _load(args.image, args.size, device)
+    inputs = {"image": resolve_image(args.image)}
+    net, device, settings = _prepare(
+        args, inputs, [args.size], lambda net: net.check_layers(args.layers or STYLE_LAYERS)
+    )
+    settings = settings.updated(style_layers=args.layers)
+    image = _load(inputs["image"], args.size, device)
     result = synthesize_texture(
         net, image, settings.style_layers, settings, **_engine_options(args)
     )
-    _finish(args, net, device, settings, result, {"image": path})
+    _finish(args, net, device, settings, result, inputs)
 
 
 def cmd_weights(args) -> None:
@@ -429,10 +498,20 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``nst`` console script; returns the exit status."""
+    """Entry point of the ``nst`` console script; returns the exit status.
+
+    0: done (or ``--dry-run`` that fits); 1: an error, one line on stderr; 2: a usage
+    mistake; 130 (128 + SIGINT, the shell's convention): interrupted by Ctrl-C. An
+    interrupted optimisation still saves its best image (and ``--log``) first, but exits 130
+    so that scripts and ``make`` do not take a cut-short run for a finished one.
+    """
+    from .memory import out_of_memory_message
+
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
+    except _DryRun as done:
+        return done.status
     except KeyboardInterrupt:
         print("nst: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -444,10 +523,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # an unexpected failure: still one line unless --debug
         if args.debug:
             raise
-        print(
-            f"nst: unexpected {type(err).__name__}: {err} (rerun with --debug for details)",
-            file=sys.stderr,
-        )
+        advice = out_of_memory_message(err)
+        print(f"nst: error: {advice}" if advice else
+              f"nst: unexpected {type(err).__name__}: {err} (rerun with --debug for details)",
+              file=sys.stderr)  # fmt: skip
         return EXIT_ERROR
     return 0
 

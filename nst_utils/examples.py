@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -26,6 +25,7 @@ import torch
 
 from .config import cache_dir, examples_dir
 from .errors import NSTError
+from .files import atomic_write
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 DOWNLOAD_TIMEOUT_S = 20
@@ -119,26 +119,20 @@ def fetch_example(name: str, *, download: bool = True) -> Path:
 
 def _download(info: ExampleInfo) -> Path:
     target = cache_dir() / "examples" / info.file
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{info.file}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(info.url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                    out.write(response.read())
-            except (urllib.error.URLError, OSError) as err:
-                reason = getattr(err, "reason", err)
-                raise NSTError(
-                    f"could not download {info.name} ({reason}): check the connection or set "
-                    f"NST_EXAMPLES_DIR to a folder that holds {info.file}"
-                ) from None
-        if _sha256(Path(tmp)) != info.sha256:
+    with atomic_write(target) as tmp:
+        try:
+            with urllib.request.urlopen(info.url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                tmp.write_bytes(response.read())
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise NSTError(
+                f"could not download {info.name} ({reason}): check the connection or set "
+                f"NST_EXAMPLES_DIR to a folder that holds {info.file}"
+            ) from None
+        if _sha256(tmp) != info.sha256:
             raise NSTError(
                 f"{info.url}: SHA-256 mismatch for {info.name}; the download was not used"
             )
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return target
 
 

@@ -27,7 +27,6 @@ the file, says what is wrong and what to do.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -37,8 +36,10 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import NSTError
+from .files import atomic_write
 
 MAX_SIZE = 8192
+ORIENTATION_TAG = 0x0112  # EXIF
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 ImageSource = str | os.PathLike | Image.Image | np.ndarray
 
@@ -196,28 +197,47 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 # --------------------------------------------------------------------------- saving
 
 
+def check_output_path(path: str | os.PathLike, protect: Iterable = ()) -> Path:
+    """``path`` as a :class:`Path` if an image can be saved there (suffix, not a folder, not
+    one of the inputs in ``protect``), else :class:`NSTError`: checked before any work."""
+    path = Path(path)
+    if path.suffix.lower() not in SAVE_FORMATS:
+        raise NSTError(f"{path}: cannot save as {path.suffix or 'no suffix'}; use .png or .jpg")
+    if path.is_dir():
+        raise NSTError(f"{path}: is a folder; give a file name such as {path / 'result.png'}")
+    if any(parent.exists() and not parent.is_dir() for parent in path.parents):
+        raise NSTError(f"{path}: a parent of the output path is a file, not a folder")
+    if any(path.resolve() == Path(p).resolve() for p in protect):
+        raise NSTError(f"{path}: refusing to overwrite an input image; choose another -o path")
+    return path
+
+
+def probe_size(path: str | os.PathLike, size: int) -> tuple[int, int]:
+    """``(H, W)`` that :func:`load_image` will give ``path`` at longest side ``size``, from
+    the file's header alone (EXIF orientation included): for checks before any work."""
+    check_size(size)
+    try:
+        with Image.open(path) as image:
+            w, h = image.size
+            if image.getexif().get(ORIENTATION_TAG, 1) in (5, 6, 7, 8):  # rotated by 90°
+                w, h = h, w
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return tuple(load_image(path, size).shape[-2:])  # its one-line error, or the size
+    scale = size / max(w, h)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
 def save_image(
     image: torch.Tensor | Image.Image, path: str | os.PathLike, *, protect: Iterable = ()
 ) -> Path:
     """Write PNG or JPEG (by suffix) atomically; refuse to overwrite any path in ``protect``.
 
-    The picture is written to a temporary file in the same folder and then renamed, so a
-    crash never leaves a half-written file behind.
+    The picture is written by :func:`nst_utils.files.atomic_write`: never half-written, mode
+    as the umask gives (0644 under 022).
     """
-    path = Path(path)
-    fmt = SAVE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise NSTError(f"{path}: cannot save as {path.suffix or 'no suffix'}; use .png or .jpg")
-    if any(path.resolve() == Path(p).resolve() for p in protect):
-        raise NSTError(f"{path}: refusing to overwrite an input image; choose another -o path")
+    path = check_output_path(path, protect)
+    fmt = SAVE_FORMATS[path.suffix.lower()]
     picture = image if isinstance(image, Image.Image) else to_pil(image)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            picture.save(handle, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+        picture.save(handle, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return path

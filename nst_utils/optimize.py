@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from . import memory
 from .allocator import keep_freed_memory
 from .errors import NSTError
 from .objective import LossTerms, Objective
@@ -184,6 +185,7 @@ def optimize(
     precision = resolve_precision(precision, init.device)
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    check_memory(objective, init, steps=steps, optimizer=optimizer, precision=precision)
     if init.device.type == "cpu":
         keep_freed_memory()  # no page faults for the same tensors every iteration
     x = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1)
@@ -237,6 +239,26 @@ def optimize(
         result.status = "stopped"
     except KeyboardInterrupt:
         result.status = "interrupted"
+    except (RuntimeError, MemoryError) as err:  # allocation failures: one actionable line
+        advice = memory.out_of_memory_message(err)
+        if advice is None:
+            raise
+        raise NSTError(advice) from None
     finally:
         bar.close()
     return result
+
+
+def check_memory(objective, init: torch.Tensor, *, steps: int, optimizer: str,
+                 precision: str) -> None:
+    """Refuse a run whose estimated peak does not fit (:mod:`nst_utils.memory`), before its
+    first iteration; objectives that are plain functions are not estimated."""
+    net, layers = getattr(objective, "net", None), getattr(objective, "layers", None)
+    if net is None or not layers or not hasattr(net, "layers"):
+        return
+    estimate = memory.estimate_peak(
+        net, [tuple(init.shape[-2:])], layers, steps=steps, optimizer=optimizer,
+        precision=precision, device=init.device,
+    )  # fmt: skip
+    estimate.parts["network"] = 0  # already loaded
+    memory.check_fits(estimate, init.device)

@@ -37,6 +37,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import cache_dir
 from .errors import NSTError
+from .files import atomic_write
 from .layers import ARCHS, check_arch, layer_names
 
 TORCHVISION_URLS = {
@@ -100,16 +101,9 @@ def _one_line(err: BaseException) -> str:
 
 
 def _save_atomically(state: dict[str, torch.Tensor], path: Path) -> Path:
-    """Write ``state`` to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """Write ``state`` with :func:`nst_utils.files.atomic_write` (whole or not at all)."""
+    with atomic_write(path) as tmp:
         save_file({k: v.contiguous() for k, v in state.items()}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

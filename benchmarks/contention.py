@@ -1,0 +1,137 @@
+"""Part 6: several runs sharing the CPU, against their fair share.
+
+A class rarely has a machine per kernel, so ``n`` style-transfer runs are started at once
+(1, 2 and 4), each in its own fresh process, for each waiting policy of OpenMP's threads:
+
+* ``default``: ``GOMP_SPINCOUNT=300000``, libgomp's built-in default (a waiting thread spins
+  about 3 ms before it sleeps); the kit respects it as the user's choice, so this is the
+  behaviour before the kit chose one;
+* ``kit``: nothing set, so :mod:`nst_utils.openmp` chooses (:data:`~nst_utils.openmp.SPIN_COUNT`);
+* ``passive``: ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep at once), for reference.
+
+Each worker loads the network and the images, waits at a barrier until all ``n`` are ready,
+then runs ``steps`` iterations at ``size`` px; its median seconds per iteration are compared
+with the fair share, ``n`` times the single run of the *default* policy (the machine's speed
+alone, as a user has it today). Rounds are interleaved (policy by policy, ``n`` by ``n``) and
+repeated, so a drift of the machine spreads over every variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+POLICIES = {
+    "default": {"GOMP_SPINCOUNT": "300000"},
+    "kit": {},
+    "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+}
+#: Environment variables that decide OpenMP's waiting; cleared before each policy's own.
+WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT, STYLE = ROOT / "data" / "coffee.jpg", ROOT / "data" / "swirls.png"
+
+
+def policy_environment(policy: str) -> dict[str, str]:
+    """The variables of a named policy, or of ``spin:N`` (``GOMP_SPINCOUNT=N``)."""
+    if policy.startswith("spin:"):
+        return {"GOMP_SPINCOUNT": policy.removeprefix("spin:")}
+    return POLICIES[policy]
+
+
+def worker(size: int, steps: int, barrier: Path, index: int, count: int) -> dict:
+    """One run: load, wait until all ``count`` workers are loaded, optimise, report."""
+    import nst_utils  # noqa: F401  (first: it chooses OpenMP's waiting before torch starts)
+    from nst_utils.images import load_image
+    from nst_utils.openmp import wait_settings
+    from nst_utils.transfer import Settings, stylize
+    from nst_utils.vgg import load_vgg
+
+    net = load_vgg(device="cpu", verbose=False)
+    content, style = load_image(CONTENT, size), load_image(STYLE, size)
+    stylize(net, content, style, Settings(steps=2), progress=False)  # warm-up
+    (barrier / f"ready-{index}").touch()
+    while len(list(barrier.glob("ready-*"))) < count:
+        time.sleep(0.002)
+    result = stylize(net, content, style, Settings(steps=steps), progress=False)
+    seconds = [h["seconds"] for h in result.history]
+    per_iteration = [b - a for a, b in zip([0.0, *seconds], seconds, strict=False)]
+    return {"median_s": statistics.median(per_iteration), "arch": net.arch,
+            "wait": wait_settings()}
+
+
+def _start(n: int, policy: str, size: int, steps: int, folder: Path) -> list[dict]:
+    env = {k: v for k, v in os.environ.items() if k not in WAIT_VARIABLES}
+    env.update(policy_environment(policy))
+    barrier = Path(tempfile.mkdtemp(dir=folder))
+    procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.contention", "--worker",
+                               str(i), "--count", str(n), "--barrier", str(barrier),
+                               "--size", str(size), "--steps", str(steps)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env, cwd=ROOT)
+             for i in range(n)]
+    rows = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"contention worker failed: {err.strip().splitlines()[-1:]}")
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    return rows
+
+
+def measure(size: int = 128, steps: int = 20, counts=(1, 2, 4), rounds: int = 2,
+            policies=tuple(POLICIES), log=print) -> dict:
+    """``{policy: {n: {"median_s": [...per process...], ...}}}`` plus ratios to fair share."""
+    samples: dict[str, dict[int, list[float]]] = {p: {n: [] for n in counts} for p in policies}
+    info: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(rounds):
+            for n in counts:
+                for policy in policies:
+                    rows = _start(n, policy, size, steps, Path(tmp))
+                    samples[policy][n] += [r["median_s"] for r in rows]
+                    info[policy] = {"arch": rows[0]["arch"], "wait": rows[0]["wait"]}
+                    log(f"  {policy:8} x{n}: "
+                        + ", ".join(f"{r['median_s']:.3f}" for r in rows) + " s/iteration")
+    single = statistics.median(samples["default"][1]) if "default" in policies else None
+    out: dict = {"size": size, "steps": steps, "rounds": rounds, "single_default_s": single,
+                 "policies": {}}
+    for policy in policies:
+        rows = {}
+        for n in counts:
+            med = statistics.median(samples[policy][n])
+            rows[str(n)] = {"samples_s": [round(s, 4) for s in samples[policy][n]],
+                            "median_s": med, "worst_s": max(samples[policy][n]),
+                            "vs_fair_share": med / (n * single) if single else None,
+                            "worst_vs_fair_share": (max(samples[policy][n]) / (n * single)
+                                                    if single else None)}
+        out["policies"][policy] = {**info[policy], "runs": rows}
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", type=int, default=None)
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--barrier", type=Path, default=None)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--policies", default=",".join(POLICIES))
+    args = parser.parse_args(argv)
+    if args.worker is not None:
+        print(json.dumps(worker(args.size, args.steps, args.barrier, args.worker, args.count)))
+        return
+    print(json.dumps(measure(args.size, args.steps, rounds=args.rounds,
+                             policies=tuple(args.policies.split(","))), indent=1))
+
+
+if __name__ == "__main__":
+    main()
