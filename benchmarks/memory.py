@@ -7,6 +7,10 @@ benchmark parent's memory when that is larger. The kit's engine
 runs ``steps`` iterations of style transfer at ``size`` x ``size`` from the content image;
 ``--scales 256,512,1024`` runs coarse-to-fine (:func:`nst_utils.multiscale.stylize_multiscale`)
 instead. The projected class run is set-up plus 300 times the median iteration.
+
+Each row also carries the kit's estimate of the peak (:func:`nst_utils.memory.estimate_peak`,
+what ``nst stylize --dry-run`` prints) added to the process's memory before the network was
+loaded, so BENCHMARKS.md can compare estimate and measurement.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import os
 import subprocess
 import sys
 import time
+
+import nst_utils  # noqa: F401  (before torch: the kit's OpenMP setting, as users get it)
 
 CLASS_STEPS = 300
 
@@ -33,6 +39,17 @@ def _status_mb(field: str) -> float | None:
     return None
 
 
+def estimated_peak_mb(net, sizes: list[int], steps: int, precision: str, before_mb: float
+                      ) -> float:
+    """The kit's estimate of this run's peak: memory before loading plus the run's estimate."""
+    from nst_utils.memory import MB, estimate_peak
+    from nst_utils.objective import CONTENT_LAYERS, STYLE_LAYERS
+
+    estimate = estimate_peak(net, [(s, s) for s in sizes], (*CONTENT_LAYERS, *STYLE_LAYERS),
+                             steps=steps, precision=precision)
+    return before_mb + estimate.total / MB
+
+
 def child(size: int, steps: int, precision: str, scales: list[int] | None, real: bool,
           inplace_relu: bool = True) -> dict:
     import torch
@@ -42,6 +59,7 @@ def child(size: int, steps: int, precision: str, scales: list[int] | None, real:
 
     from .common import images, load_net
 
+    before_load = _status_mb("VmRSS")
     net = load_net(real=real)
     for module in net.layers:
         if isinstance(module, torch.nn.ReLU):
@@ -59,7 +77,9 @@ def child(size: int, steps: int, precision: str, scales: list[int] | None, real:
         return {"size": size, "scales": scales, "steps_per_scale": steps,
                 "precision": precision, "wall_s": wall, "peak_rss_mb": _status_mb("VmHWM"),
                 "rss_after_load_mb": after_load, "final_total": result.history[-1]["total"],
-                "torch_threads": torch.get_num_threads()}
+                "torch_threads": torch.get_num_threads(),
+                "estimated_peak_mb": estimated_peak_mb(net, scales, steps, precision,
+                                                       before_load)}
     objective = build_objective(net, content, style)
     setup = time.perf_counter() - t0
     result = optimize(objective, content, steps=steps, progress=False, precision=precision)
@@ -72,7 +92,8 @@ def child(size: int, steps: int, precision: str, scales: list[int] | None, real:
             "projected_class_run_s": setup + CLASS_STEPS * median,
             "peak_rss_mb": _status_mb("VmHWM"), "rss_after_load_mb": after_load,
             "final_total": result.history[-1]["total"], "torch_threads": torch.get_num_threads(),
-            "inplace_relu": inplace_relu}
+            "inplace_relu": inplace_relu,
+            "estimated_peak_mb": estimated_peak_mb(net, [size], steps, precision, before_load)}
 
 
 def measure(runs: list[dict], real: bool = True, log=print) -> list[dict]:
@@ -106,7 +127,8 @@ def measure(runs: list[dict], real: bool = True, log=print) -> list[dict]:
             what += "" if row.get("inplace_relu", True) else " (ReLU not in place)"
             what += "" if run.get("kept_memory", True) else " (glibc's default allocator)"
             row["kept_memory"] = run.get("kept_memory", True)
-            log(f"  {what} {row['precision']}: peak RSS {row['peak_rss_mb']:.0f} MB; {extra}")
+            log(f"  {what} {row['precision']}: peak RSS {row['peak_rss_mb']:.0f} MB (estimate "
+                f"{row['estimated_peak_mb']:.0f}); {extra}")
         out.append(row)
     return out
 

@@ -162,23 +162,33 @@ def _memory_section(res: dict) -> list[str]:
     """Part 4."""
     lines: list[str] = []
     lines += ["", "## 4. Memory and time per size (fresh process each)", "",
-              "| run | peak RSS MB | RSS after load MB | s/iteration | run s (steps) | "
-              "300 steps ~min |", "|---|---|---|---|---|---|"]
+              "| run | peak RSS MB | estimate MB (error) | RSS after load MB | s/iteration | "
+              "run s (steps) | 300 steps ~min |", "|---|---|---|---|---|---|---|"]
     for r in res["memory"]:
         if "error" in r:
-            lines.append(f"| {r} | error | | | | |")
+            lines.append(f"| {r} | error | | | | | |")
         elif r.get("scales"):
             lines.append(f"| coarse-to-fine {','.join(map(str, r['scales']))} {r['precision']}"
-                         f" | {r['peak_rss_mb']:.0f} | {r['rss_after_load_mb']:.0f} | | "
+                         f" | {r['peak_rss_mb']:.0f} | {_estimate(r)} | "
+                         f"{r['rss_after_load_mb']:.0f} | | "
                          f"{r['wall_s']:.1f} ({r['steps_per_scale']}/scale) | |")
         else:
             relu = "" if r.get("inplace_relu", True) else ", ReLU not in place"
             relu += "" if r.get("kept_memory", True) else ", glibc's default allocator"
             lines.append(f"| {r['size']} px {r['precision']}{relu} | {r['peak_rss_mb']:.0f} | "
-                         f"{r['rss_after_load_mb']:.0f} | {r['median_s_per_iteration']:.2f} | "
+                         f"{_estimate(r)} | {r['rss_after_load_mb']:.0f} | "
+                         f"{r['median_s_per_iteration']:.2f} | "
                          f"{r['wall_s']:.1f} ({r['steps']}) | "
                          f"{r['projected_class_run_s'] / 60:.1f} |")
     return lines
+
+
+def _estimate(row: dict) -> str:
+    """The kit's estimate of a row's peak and its error against the measured one."""
+    if "estimated_peak_mb" not in row:
+        return ""
+    est = row["estimated_peak_mb"]
+    return f"{est:.0f} ({_pct(est / row['peak_rss_mb'] - 1)})"
 
 
 def _contention_section(res: dict) -> list[str]:

@@ -43,9 +43,9 @@ LBFGS_HISTORY = 100
 #: previous gradient, direction (image-sized, float32).
 IMAGE_VECTORS = 8
 #: CPU: freed blocks kept for reuse cost this much on top of the maps (fitted, see above).
-CPU_ALLOCATOR_FACTOR = 1.2
+CPU_ALLOCATOR_FACTOR = 1.4
 #: CPU: oneDNN's scratch space and first-iteration caches (fitted, see above).
-CPU_FIXED_BYTES = 230 * MB
+CPU_FIXED_BYTES = 240 * MB
 BYTES = {"fp32": 4, "bf16": 2}
 
 
