@@ -9,6 +9,10 @@ A class rarely has a machine per kernel, so ``n`` style-transfer runs are starte
 * ``kit``: nothing set, so :mod:`nst_utils.openmp` chooses (:data:`~nst_utils.openmp.SPIN_COUNT`);
 * ``passive``: ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep at once), for reference.
 
+In one process too (``in_process``): ``n`` threads each running its own optimisation, as the
+playground's background thread and another cell of the same kernel do; each thread that runs
+torch work gets its own team of OpenMP threads, so they can fight like processes.
+
 Each worker loads the network and the images, waits at a barrier until all ``n`` are ready,
 then runs ``steps`` iterations at ``size`` px; its median seconds per iteration are compared
 with the fair share, ``n`` times the single run of the *default* policy (the machine's speed
@@ -67,9 +71,55 @@ def worker(size: int, steps: int, barrier: Path, index: int, count: int) -> dict
             "wait": wait_settings()}
 
 
-def _start(n: int, policy: str, size: int, steps: int, folder: Path) -> list[dict]:
+def threaded_worker(size: int, steps: int, count: int) -> dict:
+    """``count`` optimisations at once in threads of one process (one network)."""
+    import threading
+
+    import nst_utils  # noqa: F401  (first: it chooses OpenMP's waiting before torch starts)
+    from nst_utils.images import load_image
+    from nst_utils.openmp import wait_settings
+    from nst_utils.transfer import Settings, stylize
+    from nst_utils.vgg import load_vgg
+
+    net = load_vgg(device="cpu", verbose=False)
+    content, style = load_image(CONTENT, size), load_image(STYLE, size)
+    stylize(net, content, style, Settings(steps=2), progress=False)  # warm-up
+    barrier, medians = threading.Barrier(count), [0.0] * count
+
+    def run(i: int) -> None:
+        barrier.wait()
+        result = stylize(net, content, style, Settings(steps=steps), progress=False)
+        seconds = [h["seconds"] for h in result.history]
+        medians[i] = statistics.median(b - a for a, b in zip([0.0, *seconds], seconds,
+                                                             strict=False))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"medians_s": medians, "arch": net.arch, "wait": wait_settings()}
+
+
+def _environment(policy: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in WAIT_VARIABLES}
     env.update(policy_environment(policy))
+    return env
+
+
+def _start_threads(n: int, policy: str, size: int, steps: int) -> list[dict]:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.contention", "--threads", str(n),
+                           "--size", str(size), "--steps", str(steps)],
+                          capture_output=True, text=True, env=_environment(policy), cwd=ROOT,
+                          check=False)  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"contention worker failed: {proc.stderr.strip().splitlines()[-1:]}")
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    return [{"median_s": m, "arch": row["arch"], "wait": row["wait"]} for m in row["medians_s"]]
+
+
+def _start(n: int, policy: str, size: int, steps: int, folder: Path) -> list[dict]:
+    env = _environment(policy)
     barrier = Path(tempfile.mkdtemp(dir=folder))
     procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.contention", "--worker",
                                str(i), "--count", str(n), "--barrier", str(barrier),
@@ -87,9 +137,11 @@ def _start(n: int, policy: str, size: int, steps: int, folder: Path) -> list[dic
 
 
 def measure(size: int = 128, steps: int = 20, counts=(1, 2, 4), rounds: int = 2,
-            policies=tuple(POLICIES), log=print) -> dict:
+            policies=tuple(POLICIES), in_process=(2,), log=print) -> dict:
     """``{policy: {n: {"median_s": [...per process...], ...}}}`` plus ratios to fair share."""
     samples: dict[str, dict[int, list[float]]] = {p: {n: [] for n in counts} for p in policies}
+    threaded: dict[str, dict[int, list[float]]] = {p: {n: [] for n in in_process}
+                                                  for p in policies}
     info: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(rounds):
@@ -99,6 +151,12 @@ def measure(size: int = 128, steps: int = 20, counts=(1, 2, 4), rounds: int = 2,
                     samples[policy][n] += [r["median_s"] for r in rows]
                     info[policy] = {"arch": rows[0]["arch"], "wait": rows[0]["wait"]}
                     log(f"  {policy:8} x{n}: "
+                        + ", ".join(f"{r['median_s']:.3f}" for r in rows) + " s/iteration")
+            for n in in_process:
+                for policy in policies:
+                    rows = _start_threads(n, policy, size, steps)
+                    threaded[policy][n] += [r["median_s"] for r in rows]
+                    log(f"  {policy:8} x{n} threads in one process: "
                         + ", ".join(f"{r['median_s']:.3f}" for r in rows) + " s/iteration")
     single = statistics.median(samples["default"][1]) if "default" in policies else None
     out: dict = {"size": size, "steps": steps, "rounds": rounds, "single_default_s": single,
@@ -113,6 +171,12 @@ def measure(size: int = 128, steps: int = 20, counts=(1, 2, 4), rounds: int = 2,
                             "worst_vs_fair_share": (max(samples[policy][n]) / (n * single)
                                                     if single else None)}
         out["policies"][policy] = {**info[policy], "runs": rows}
+        out["policies"][policy]["threads"] = {
+            str(n): {"samples_s": [round(v, 4) for v in threaded[policy][n]],
+                     "median_s": statistics.median(threaded[policy][n]),
+                     "vs_fair_share": (statistics.median(threaded[policy][n]) / (n * single)
+                                       if single else None)}
+            for n in in_process}
     return out
 
 
@@ -120,12 +184,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", type=int, default=None)
     parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--barrier", type=Path, default=None)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--policies", default=",".join(POLICIES))
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        print(json.dumps(threaded_worker(args.size, args.steps, args.threads)))
+        return
     if args.worker is not None:
         print(json.dumps(worker(args.size, args.steps, args.barrier, args.worker, args.count)))
         return

@@ -203,6 +203,11 @@ def _contention_section(res: dict) -> list[str]:
         cells = [f"{r['median_s']:.3f} (x{r['vs_fair_share']:.2f}, worst "
                  f"x{r['worst_vs_fair_share']:.2f})" for r in p["runs"].values()]
         lines.append(f"| {policy} ({_wait_label(p['wait'])}) | " + " | ".join(cells) + " |")
+    threaded = [f"{policy} {r['median_s']:.3f} s/it (x{r['vs_fair_share']:.2f})"
+                for policy, p in c["policies"].items() for r in p.get("threads", {}).values()]
+    if threaded:
+        lines += ["", "Two optimisations in threads of one process (the playground's background "
+                  "thread and another cell): " + ", ".join(threaded) + "."]
     return lines
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import nst_utils  # noqa: F401  (before torch: the kit's OpenMP setting, as users get it)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_IMAGES = REPO.parent / "shared" / "images"
 

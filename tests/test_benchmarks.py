@@ -38,3 +38,19 @@ def test_floor_node_computes_the_engines_products():
     assert fused_style._via_convolution(f)  # 4608 positions: the 1×1-convolution route
     assert term.item() == 0.0
     torch.testing.assert_close(f.grad, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_contention_part_compares_every_policy_with_the_fair_share():
+    """Part 6 at a tiny size: every policy, 1 and 2 processes and 2 threads, ratios present
+    (not checked: speed is the benchmark's job), and each policy's setting reached the runs."""
+    from benchmarks import contention
+
+    out = contention.measure(size=32, steps=2, counts=(1, 2), rounds=1, log=lambda *_: None)
+    assert set(out["policies"]) == set(contention.POLICIES)
+    for row in out["policies"].values():
+        assert set(row["runs"]) == {"1", "2"} and set(row["threads"]) == {"2"}
+        assert len(row["runs"]["2"]["samples_s"]) == 2
+        assert all(r["vs_fair_share"] > 0 for r in row["runs"].values())
+    assert out["policies"]["default"]["wait"]["GOMP_SPINCOUNT"] == "300000"
+    assert out["policies"]["kit"]["wait"]["choice"] == "kit"
+    assert out["policies"]["passive"]["wait"]["OMP_WAIT_POLICY"] == "PASSIVE"
