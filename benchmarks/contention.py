@@ -17,7 +17,11 @@ Each worker loads the network and the images, waits at a barrier until all ``n``
 then runs ``steps`` iterations at ``size`` px; its median seconds per iteration are compared
 with the fair share, ``n`` times the single run of the *default* policy (the machine's speed
 alone, as a user has it today). Rounds are interleaved (policy by policy, ``n`` by ``n``) and
-repeated, so a drift of the machine spreads over every variant.
+repeated, so a drift of the machine spreads over every variant; the single runs, whose ratio
+decides what the kit costs alone, are repeated ``single_repeats`` times per round. As that
+ratio is small and the machine drifts by more, it is also measured directly: one process per
+policy, taking turns iteration by iteration (:func:`alternating_worker`), ``single_steps``
+iterations each.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ POLICIES = {
 #: Environment variables that decide OpenMP's waiting; cleared before each policy's own.
 WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 ROOT = Path(__file__).resolve().parent.parent
+#: Pause between two processes' turns in :func:`alternating_worker` (> libgomp's 3 ms spin).
+GAP_S = 0.02
 CONTENT, STYLE = ROOT / "data" / "coffee.jpg", ROOT / "data" / "swirls.png"
 
 
@@ -69,6 +75,69 @@ def worker(size: int, steps: int, barrier: Path, index: int, count: int) -> dict
     per_iteration = [b - a for a, b in zip([0.0, *seconds], seconds, strict=False)]
     return {"median_s": statistics.median(per_iteration), "arch": net.arch,
             "wait": wait_settings()}
+
+
+def alternating_worker(size: int, steps: int, turns: Path, index: int, count: int) -> dict:
+    """One of ``count`` processes that take turns, one iteration each: the single run of
+    every policy, interleaved iteration by iteration, so the machine's drift cancels out.
+
+    Between turns a process sleeps :data:`GAP_S` before it hands over, so its threads have
+    stopped spinning (libgomp's default is ~3 ms) before the next one starts: each iteration
+    has the machine alone.
+    """
+    import nst_utils  # noqa: F401  (first: it chooses OpenMP's waiting before torch starts)
+    from nst_utils.images import load_image
+    from nst_utils.openmp import wait_settings
+    from nst_utils.transfer import Settings, stylize
+    from nst_utils.vgg import load_vgg
+
+    net = load_vgg(device="cpu", verbose=False)
+    content, style = load_image(CONTENT, size), load_image(STYLE, size)
+    stylize(net, content, style, Settings(steps=2), progress=False)  # warm-up
+    turn = turns / "turn"
+    times: list[float] = []
+    started = [0.0]
+
+    def wait_for_turn() -> None:
+        while not (turn.exists() and turn.read_text() == str(index)):
+            time.sleep(0.001)
+        started[0] = time.perf_counter()
+
+    def hand_over(*_args) -> None:
+        times.append(time.perf_counter() - started[0])
+        time.sleep(GAP_S)
+        tmp = turns / f"turn-{index}.tmp"
+        tmp.write_text(str((index + 1) % count))
+        tmp.replace(turn)
+        if len(times) < steps:
+            wait_for_turn()
+
+    (turns / f"ready-{index}").touch()
+    wait_for_turn()
+    stylize(net, content, style, Settings(steps=steps), progress=False, callback=hand_over,
+            callback_every=1)
+    return {"median_s": statistics.median(times), "samples": len(times), "wait": wait_settings()}
+
+
+def alternating(size: int, steps: int, policies, folder: Path) -> dict[str, float]:
+    """Median seconds per iteration of each policy's single run, iterations interleaved."""
+    turns = Path(tempfile.mkdtemp(dir=folder))
+    procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.contention", "--alternate",
+                               str(i), "--count", str(len(policies)), "--barrier", str(turns),
+                               "--size", str(size), "--steps", str(steps)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=_environment(policy), cwd=ROOT)
+             for i, policy in enumerate(policies)]
+    while len(list(turns.glob("ready-*"))) < len(policies):
+        time.sleep(0.01)
+    (turns / "turn").write_text("0")
+    out = {}
+    for policy, proc in zip(policies, procs, strict=True):
+        stdout, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"contention worker failed: {err.strip().splitlines()[-1:]}")
+        out[policy] = json.loads(stdout.strip().splitlines()[-1])["median_s"]
+    return out
 
 
 def threaded_worker(size: int, steps: int, count: int) -> dict:
@@ -137,7 +206,8 @@ def _start(n: int, policy: str, size: int, steps: int, folder: Path) -> list[dic
 
 
 def measure(size: int = 128, steps: int = 20, counts=(1, 2, 4), rounds: int = 2,
-            policies=tuple(POLICIES), in_process=(2,), log=print) -> dict:
+            policies=tuple(POLICIES), in_process=(2,), single_repeats: int = 3,
+            single_steps: int = 60, log=print) -> dict:
     """``{policy: {n: {"median_s": [...per process...], ...}}}`` plus ratios to fair share."""
     samples: dict[str, dict[int, list[float]]] = {p: {n: [] for n in counts} for p in policies}
     threaded: dict[str, dict[int, list[float]]] = {p: {n: [] for n in in_process}
@@ -146,7 +216,8 @@ def measure(size: int = 128, steps: int = 20, counts=(1, 2, 4), rounds: int = 2,
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(rounds):
             for n in counts:
-                for policy in policies:
+                for policy in [p for _ in range(single_repeats if n == 1 else 1)
+                               for p in policies]:
                     rows = _start(n, policy, size, steps, Path(tmp))
                     samples[policy][n] += [r["median_s"] for r in rows]
                     info[policy] = {"arch": rows[0]["arch"], "wait": rows[0]["wait"]}
@@ -158,8 +229,13 @@ def measure(size: int = 128, steps: int = 20, counts=(1, 2, 4), rounds: int = 2,
                     threaded[policy][n] += [r["median_s"] for r in rows]
                     log(f"  {policy:8} x{n} threads in one process: "
                         + ", ".join(f"{r['median_s']:.3f}" for r in rows) + " s/iteration")
+        alone = alternating(size, single_steps, policies, Path(tmp)) if single_steps else {}
+        for policy, median in alone.items():
+            log(f"  {policy:8} alone, iterations interleaved with the others: {median:.4f} s")
     single = statistics.median(samples["default"][1]) if "default" in policies else None
-    out: dict = {"size": size, "steps": steps, "rounds": rounds, "single_default_s": single,
+    out: dict = {"size": size, "steps": steps, "rounds": rounds,
+                 "single_repeats": single_repeats, "single_default_s": single,
+                 "alone_interleaved_s": alone, "single_steps": single_steps,
                  "policies": {}}
     for policy in policies:
         rows = {}
@@ -185,12 +261,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker", type=int, default=None)
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--alternate", type=int, default=None)
     parser.add_argument("--barrier", type=Path, default=None)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--policies", default=",".join(POLICIES))
     args = parser.parse_args(argv)
+    if args.alternate is not None:
+        print(json.dumps(alternating_worker(args.size, args.steps, args.barrier, args.alternate,
+                                            args.count)))
+        return
     if args.threads is not None:
         print(json.dumps(threaded_worker(args.size, args.steps, args.threads)))
         return

@@ -37,8 +37,12 @@ FULL = {"sizes": (128, 256, 512), "ttq_size": 512, "ttq_steps": 50, "compile_siz
            {"size": 512, "steps": 6, "precision": "fp32", "kept_memory": False},
            {"size": 1024, "steps": 4, "precision": "fp32", "kept_memory": False},
            {"size": 1024, "steps": 4, "scales": [256, 512, 1024]}]}
-FULL["memory"] += [{"size": 2048, "steps": 3, "precision": "fp32"}]
-FULL["contention"] = {"size": 128, "steps": 20, "rounds": 2}
+# 2048 px where it fits; 120 steps at 256 px fill L-BFGS's history (100 pairs), which the
+# few steps of the other rows leave almost empty, to check that part of the estimate too.
+FULL["memory"] += [{"size": 2048, "steps": 3, "precision": "fp32"},
+                   {"size": 256, "steps": 120, "precision": "bf16"}]
+FULL["contention"] = {"size": 128, "steps": 20, "rounds": 2, "single_repeats": 2,
+                      "single_steps": 60}
 PARTS = ("iteration", "time_to_quality", "memory", "contention", "notebooks")
 QUICK = {"sizes": (128,), "reps": 11, "ttq_size": 128, "ttq_steps": 20, "compile_size": None,
          "precision_check": (128, 40),
@@ -46,7 +50,8 @@ QUICK = {"sizes": (128,), "reps": 11, "ttq_size": 128, "ttq_steps": 20, "compile
          + [{"size": 128, "steps": 3, "precision": "fp32", "inplace_relu": False},
             {"size": 128, "steps": 3, "precision": "fp32", "kept_memory": False},
             {"size": 128, "steps": 2, "scales": [64, 128]}],
-         "contention": {"size": 64, "steps": 5, "rounds": 1}}
+         "contention": {"size": 64, "steps": 5, "rounds": 1, "single_repeats": 1,
+                        "single_steps": 5}}
 
 
 def _pct(x: float | None) -> str:
@@ -203,6 +208,12 @@ def _contention_section(res: dict) -> list[str]:
         cells = [f"{r['median_s']:.3f} (x{r['vs_fair_share']:.2f}, worst "
                  f"x{r['worst_vs_fair_share']:.2f})" for r in p["runs"].values()]
         lines.append(f"| {policy} ({_wait_label(p['wait'])}) | " + " | ".join(cells) + " |")
+    alone = c.get("alone_interleaved_s") or {}
+    if alone and "default" in alone:
+        lines += ["", f"Alone, one process per policy taking turns iteration by iteration "
+                  f"({c['single_steps']} each): " + ", ".join(
+                      f"{p} {v:.4f} s/it ({_pct(v / alone['default'] - 1)} vs default)"
+                      for p, v in alone.items()) + "."]
     threaded = [f"{policy} {r['median_s']:.3f} s/it (x{r['vs_fair_share']:.2f})"
                 for policy, p in c["policies"].items() for r in p.get("threads", {}).values()]
     if threaded:

@@ -55,10 +55,15 @@ def set_thresholds(mmap_threshold: int, trim_threshold: int) -> bool:
     return bool(libc.mallopt(M_TRIM_THRESHOLD, trim_threshold))
 
 
+def wanted() -> bool:
+    """Whether freed memory is to be kept (``NST_KEEP_FREED_MEMORY`` is not ``0``)."""
+    return os.environ.get("NST_KEEP_FREED_MEMORY", "1") != "0"
+
+
 @functools.cache
 def keep_freed_memory() -> bool:
     """Keep freed blocks for reuse, once per process; whether it took effect (glibc only,
     and not with ``NST_KEEP_FREED_MEMORY=0``)."""
-    if os.environ.get("NST_KEEP_FREED_MEMORY", "1") == "0":
+    if not wanted():
         return False
     return set_thresholds(KEEP, KEEP)

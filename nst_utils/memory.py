@@ -4,17 +4,20 @@ A run that does not fit should be refused with one line, not ended by the operat
 (the OOM killer ends a process, or a student's whole kernel, without a word). The estimate
 walks the network's own layers (any architecture) down to the deepest layer the run uses:
 
-* **activations kept for the backward pass**: every convolution's output (the next layer's
-  input; an in-place ReLU keeps it), every pooling's output, and max pooling's indices
+* **activations kept for the backward pass**: one map per convolution (its ReLU's output,
+  which is also the next layer's input; whether the ReLU runs in place or not, one of the
+  two is kept and the other is not), every pooling's output, and max pooling's indices
   (int64); plus, during the backward pass, two gradients of the largest map;
 * **the optimiser's history**: L-BFGS keeps ``history_size`` pairs of image-sized vectors
   (``s`` and ``y``), filled one pair per iteration, plus a few working vectors; Adam two;
 * **the precision**: under bf16 the maps are 2 bytes a value instead of 4 (indices stay 8);
 * **the device**: on the CPU the allocator keeps freed blocks for reuse
-  (:mod:`nst_utils.allocator`), which costs :data:`CPU_ALLOCATOR_FACTOR` on the maps, and a
-  coarse-to-fine run keeps every scale's blocks; plus a fixed working set (oneDNN's scratch
-  space, the first iteration's caches), :data:`CPU_FIXED_BYTES`. Both constants were fitted on
-  the peaks measured at 256 and 512 px and checked at 1024 and 2048 px (BENCHMARKS.md part 4).
+  (:mod:`nst_utils.allocator`), which costs :data:`CPU_ALLOCATOR_FACTOR` on the maps it
+  serves (those under 1 GiB; 1 with ``NST_KEEP_FREED_MEMORY=0``); plus a fixed working set
+  (oneDNN's scratch space, the first iteration's caches), :data:`CPU_FIXED_BYTES`. Both
+  constants were fitted on the peaks measured at 256 and 512 px and checked at 1024 and
+  2048 px (BENCHMARKS.md part 4). A coarse-to-fine run peaks at its last scale (the earlier
+  scales' blocks are mostly reused).
 
 What is available: on the CPU the tightest of the host's ``MemAvailable``, the control group's
 limit (containers, JupyterHub) and the address-space limit (``ulimit -v``); on a GPU
@@ -33,6 +36,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import allocator
 from .errors import NSTError
 
 GB = 2**30
@@ -71,8 +75,9 @@ def gb(nbytes: float) -> str:
 
 def feature_maps(
     net: nn.Module, size: tuple[int, int], deepest: str, precision: str = "fp32"
-) -> tuple[float, float]:
-    """``(kept, largest)`` bytes of one pass down to ``deepest`` at ``size`` (H, W).
+) -> tuple[list[int], int]:
+    """``(kept, largest)``: the bytes of each tensor one pass down to ``deepest`` at ``size``
+    (H, W) keeps for the backward pass, and of its largest map.
 
     ``net.layers`` is the network's sequence of named layers (convolutions, ReLUs, poolings);
     shapes follow from each layer's own settings, so any VGG works.
@@ -80,24 +85,33 @@ def feature_maps(
     h, w = size
     value = BYTES[precision]
     channels = 3
-    kept = largest = 3 * h * w * value  # the normalised input the first convolution keeps
+    kept = [3 * h * w * value]  # the normalised input the first convolution keeps
+    largest = kept[0]
     for name, module in net.layers.named_children():
         if isinstance(module, nn.Conv2d):
             h = _out_size(h, module, 0)
             w = _out_size(w, module, 1)
             channels = module.out_channels
-            kept += channels * h * w * value
-        elif isinstance(module, nn.ReLU) and not module.inplace:
-            kept += channels * h * w * value
+            kept.append(channels * h * w * value)
         elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
             h = _pool_size(h, module)
             w = _pool_size(w, module)
-            per_value = value + (8 if isinstance(module, nn.MaxPool2d) else 0)  # int64 indices
-            kept += channels * h * w * per_value
+            kept.append(channels * h * w * value)
+            if isinstance(module, nn.MaxPool2d):
+                kept.append(channels * h * w * 8)  # the int64 indices of the maxima
         largest = max(largest, channels * h * w * value)
         if name == deepest:
             return kept, largest
     raise ValueError(f"layer {deepest!r} is not in the network")
+
+
+def _allocator_factor(nbytes: float, on_cpu: bool) -> float:
+    """What a block costs with freed memory kept: :data:`CPU_ALLOCATOR_FACTOR` for blocks
+    the heap serves; blocks of :data:`~nst_utils.allocator.KEEP` and more are mapped and
+    returned to the system as before, and cost themselves."""
+    if on_cpu and allocator.wanted() and nbytes < allocator.KEEP:
+        return CPU_ALLOCATOR_FACTOR
+    return 1.0
 
 
 def _out_size(n: int, conv: nn.Conv2d, axis: int) -> int:
@@ -148,13 +162,12 @@ def estimate_peak(
     if precision == "bf16":
         weights *= 1.5  # autocast keeps a bf16 copy of every weight
     on_cpu = device.type == "cpu"
-    factor = CPU_ALLOCATOR_FACTOR if on_cpu else 1.0
     maps = []
     for hw in sizes:
         kept, largest = feature_maps(net, hw, deepest, precision)
-        maps.append(factor * (kept + 2 * largest))
-    # The allocator keeps the blocks of earlier scales too (their sizes do not fit the next).
-    activations = sum(maps) if on_cpu else max(maps)
+        maps.append(sum(t * _allocator_factor(t, on_cpu) for t in kept)
+                    + 2 * largest * _allocator_factor(largest, on_cpu))  # fmt: skip
+    activations = max(maps)  # coarse-to-fine: the earlier scales' blocks are mostly reused
     h, w = sizes[-1]
     image = 3 * h * w * 4
     pairs = min(steps, LBFGS_HISTORY) if optimizer == "lbfgs" else 1  # Adam: two moments

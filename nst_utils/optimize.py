@@ -16,6 +16,8 @@ descent until its VGG responses match the targets. This module owns that loop:
   the run early and keep the best image;
 * Ctrl-C (``KeyboardInterrupt``) does the same;
 * a NaN or infinite loss stops with a clear :class:`~nst_utils.errors.NSTError`;
+* a run whose estimated peak memory does not fit is refused before its first iteration, and
+  an allocation that fails anyway ends as one actionable line (:mod:`nst_utils.memory`);
 * ``precision="bf16"`` runs the network's forward (and so its backward) under bfloat16
   autocast, with the Gram matrices and losses still in float32 (1.8x faster per iteration
   on a CPU with native bfloat16, e.g. AVX-512 BF16 or AMX; after 300 iterations at 256 px the

@@ -24,7 +24,11 @@ optimisation engine (:func:`nst_utils.optimize.optimize`) in a background thread
 thus stays free to receive the Stop click, which sets the engine's ``stop`` event; the engine
 returns after the current step with the best image so far. Previews are pushed to the image
 widget from the engine's callback (widget updates from a thread are sent by ipykernel's
-thread-safe IOPub channel, so they appear in JupyterLab while the cell is idle).
+thread-safe IOPub channel, so they appear in JupyterLab while the cell is idle). The worker
+thread's torch work gets its own OpenMP threads; the kit's bound on their spinning
+(:mod:`nst_utils.openmp`) keeps them from taking the cores from the kernel's other work
+(BENCHMARKS.md part 6), and a run that would not fit in memory is refused with a message in
+``status`` before it allocates, instead of ending the kernel.
 """
 
 from __future__ import annotations

@@ -45,7 +45,9 @@ def test_contention_part_compares_every_policy_with_the_fair_share():
     (not checked: speed is the benchmark's job), and each policy's setting reached the runs."""
     from benchmarks import contention
 
-    out = contention.measure(size=32, steps=2, counts=(1, 2), rounds=1, log=lambda *_: None)
+    out = contention.measure(size=32, steps=2, counts=(1, 2), rounds=1, single_repeats=1,
+                             single_steps=3, log=lambda *_: None)
+    assert set(out["alone_interleaved_s"]) == set(contention.POLICIES)
     assert set(out["policies"]) == set(contention.POLICIES)
     for row in out["policies"].values():
         assert set(row["runs"]) == {"1", "2"} and set(row["threads"]) == {"2"}

@@ -125,3 +125,19 @@ def test_ctrl_c_saves_the_best_image_and_exits_130(tmp_path, capsys, monkeypatch
     assert code == cli.EXIT_INTERRUPTED == 130
     assert out.exists() and '"status": "interrupted"' in log.read_text()
     assert "saving the best image so far" in err and "nst: interrupted" in err
+
+
+@pytest.mark.parametrize("orientation", [1, 6, 8])
+def test_probe_size_matches_the_loaded_image(tmp_path, orientation):
+    """The checks before any work read only the header, EXIF rotation included."""
+    import numpy as np
+    from PIL import Image
+
+    from nst_utils.images import load_image, probe_size
+
+    path = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.zeros((60, 97, 3), np.uint8)).save(path, exif=exif)
+    for size in (40, 97, 300):
+        assert probe_size(path, size) == tuple(load_image(path, size).shape[-2:])
