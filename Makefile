@@ -52,7 +52,7 @@ test-browser: setup
 test: lint test-unit test-notebooks $(BROWSER_TESTS)
 
 # Benchmarks of the engine on this machine (issue 6); results go to benchmarks/results/.
-# `make bench` runs every part, notebooks at class settings included (~38 min on 2 cores).
+# `make bench` runs every part, notebooks at class settings included (~50 min on 2 cores).
 bench: setup
 	$(PY) -m benchmarks.run --notebooks
 

@@ -194,10 +194,8 @@ class _DryRun(Exception):  # not an error: the plan was printed
 
 
 #: What to do about a run that does not fit, in the command's words.
-MEMORY_ADVICE = (
-    "use a smaller --size, coarse-to-fine --scales (e.g. --scales 256,512), or --precision "
-    "bf16 on a CPU or GPU with native bfloat16"
-)
+MEMORY_ADVICE = "use a smaller --size or coarse-to-fine --scales (e.g. --scales 256,512)"
+BF16_ADVICE = ", or --precision bf16 on a CPU or GPU with native bfloat16"
 
 
 def _prepare(args, inputs: dict[str, Path], scales: list[int], layers_of):
@@ -229,7 +227,7 @@ def _prepare(args, inputs: dict[str, Path], scales: list[int], layers_of):
     )  # fmt: skip
     if args.dry_run:
         _print_plan(args, inputs, choice.arch, device, precision, sizes, layers, estimate)
-    memory.check_fits(estimate, device, MEMORY_ADVICE)
+    memory.check_fits(estimate, device, MEMORY_ADVICE + (BF16_ADVICE * (precision == "fp32")))
     if choice.notice and not args.quiet:
         print(choice.notice)
     net = load_vgg(choice.arch, args.pooling, device, verbose=False)

@@ -205,7 +205,8 @@ def test_cli_refuses_an_oversized_run_under_ulimit_v(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
         [sys.executable, "-m", "nst_utils.cli", "stylize", str(REPO / "data" / "coffee.jpg"),
-         str(REPO / "data" / "swirls.png"), "-o", str(out), "--size", "3000", "--arch", "vgg16"],
+         str(REPO / "data" / "swirls.png"), "-o", str(out), "--size", "3000", "--arch", "vgg16",
+         "--precision", "fp32"],
         capture_output=True, text=True, env=env, preexec_fn=_limited(6), timeout=120,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
