@@ -27,8 +27,10 @@ the kit leaves it alone (its default, 200 ms, is the user's to change).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import warnings
 from collections.abc import MutableMapping
 
 #: Spin iterations before a waiting libgomp thread sleeps (libgomp's default: 300000, ~3 ms).
@@ -88,3 +90,12 @@ def advice() -> str | None:
         "and runs slow down several-fold when others share the CPU: import nst_utils first "
         f"(or start Python/Jupyter with GOMP_SPINCOUNT={SPIN_COUNT})"
     )
+
+
+@functools.cache
+def warn_if_too_late() -> None:
+    """Once per process, a :class:`RuntimeWarning` with :func:`advice` where it applies: what
+    the engine does before a CPU run (a notebook that imported torch first sees why)."""
+    text = advice()
+    if text:
+        warnings.warn(text, RuntimeWarning, stacklevel=3)

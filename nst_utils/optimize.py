@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from . import memory
+from . import memory, openmp
 from .allocator import keep_freed_memory
 from .errors import NSTError
 from .objective import LossTerms, Objective
@@ -190,6 +190,7 @@ def optimize(
     check_memory(objective, init, steps=steps, optimizer=optimizer, precision=precision)
     if init.device.type == "cpu":
         keep_freed_memory()  # no page faults for the same tensors every iteration
+        openmp.warn_if_too_late()  # torch imported before nst_utils: say what that costs
     x = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1)
     x.requires_grad_(True)
     lr = DEFAULT_LR[optimizer] if lr is None and optimizer in DEFAULT_LR else lr

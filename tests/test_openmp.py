@@ -46,6 +46,29 @@ def test_too_late_after_torch_is_said_not_hidden():
     assert "import nst_utils first" in out["advice"]
 
 
+TOO_LATE_RUNS = """
+import json, warnings
+import torch
+from nst_utils.objective import LossTerms
+from nst_utils.optimize import optimize
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    for _ in range(2):
+        optimize(lambda x: LossTerms(*(4 * [x.sum()])), torch.rand(1, 3, 4, 4), steps=1,
+                 progress=False)
+print(json.dumps([str(w.message) for w in caught]))
+"""
+
+
+def test_a_cpu_run_warns_once_when_it_was_too_late():
+    code = TOO_LATE_RUNS
+    clean = {k: v for k, v in os.environ.items() if k not in openmp.USER_VARIABLES}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**clean, "PYTHONPATH": REPO}, check=True, timeout=120)
+    messages = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(messages) == 1 and "import nst_utils first" in messages[0]
+
+
 def test_the_console_script_imports_the_kit_before_torch():
     out = fresh("import sys; import nst_utils.cli; import json; "
                 "print(json.dumps({'torch': 'torch' in sys.modules, "
