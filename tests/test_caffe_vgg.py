@@ -239,10 +239,10 @@ class _Evil:
 
 
 def test_weights_file_cannot_run_code(monkeypatch):
+    buffer = io.BytesIO()
+    torch.save({"block1_conv1_W_q": _Evil()}, buffer)  # names os.system, to be called on load
     ran = []
     monkeypatch.setattr(os, "system", lambda *a: ran.append(a))
-    buffer = io.BytesIO()
-    torch.save({"block1_conv1_W_q": _Evil()}, buffer)
     with pytest.raises(NSTError, match="cannot load the weights safely") as err:
         weights.load_tensors_safely(buffer.getvalue(), "evil.bin")
     assert ran == [] and "\n" not in str(err.value)
