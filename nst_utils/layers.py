@@ -5,7 +5,8 @@ followed by a ReLU, and ends with a 2×2 pooling::
 
     conv{b}_{i} -> relu{b}_{i}   for i = 1..n_b,   then pool{b}
 
-VGG-16 has ``n = (2, 2, 3, 3, 3)`` and VGG-19 ``n = (2, 2, 4, 4, 4)``. The names below are listed
+VGG-16 has ``n = (2, 2, 3, 3, 3)`` and VGG-19 ``n = (2, 2, 4, 4, 4)``; ``vgg19-caffe`` is VGG-19
+with the original Oxford (Caffe) weights, so it has VGG-19's layers. The names below are listed
 in forward order, so the position of a name is its index in torchvision's ``vgg*().features``.
 
 A note on names. Gatys et al. used Caffe, where each ReLU runs *in place*: the blob the paper
@@ -16,8 +17,12 @@ convolution output and ``relu4_2`` is what the paper calls ``conv4_2``. The defa
 
 from __future__ import annotations
 
-ARCHS = ("vgg19", "vgg16")
-BLOCK_DEPTHS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+#: ``vgg19``: torchvision's VGG-19 (online); ``vgg19-caffe``: the paper's own VGG-19, the original
+#: Oxford weights trained in Caffe (offline, :mod:`nst_utils.weights`); ``vgg16``: torchvision's.
+ARCHS = ("vgg19", "vgg19-caffe", "vgg16")
+BLOCK_DEPTHS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4), "vgg19-caffe": (2, 2, 4, 4, 4)}
+#: The torchvision model whose ``features`` have the same layout (keys and shapes).
+TORCHVISION_LAYOUT = {"vgg16": "vgg16", "vgg19": "vgg19", "vgg19-caffe": "vgg19"}
 
 
 def layer_names(arch: str) -> tuple[str, ...]:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from . import color
 from .errors import NSTError
-from .objective import ContentTarget, Objective, StyleTarget
+from .objective import ContentTarget, Objective, StyleTarget, default_style_weight
 from .optimize import Result, initial_image, optimize
 from .spatial import MaskedStyleTarget, load_mask
 from .styles import Source, StyleSpec, as_specs, normalized
@@ -120,7 +120,7 @@ def build_scale_objective(
         content_target,
         targets,
         settings.content_weight,
-        settings.style_weight,
+        default_style_weight(net) if settings.style_weight is None else settings.style_weight,
         settings.tv_weight,
     )
     return objective, content_in, first_style

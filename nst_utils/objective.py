@@ -25,9 +25,33 @@ from .vgg import VGGFeatures
 CONTENT_LAYERS = ("relu4_2",)
 #: The paper's style layers ("conv1_1" … "conv5_1", rectified), each weighted 1/5.
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-#: β with α = 1: with the kit's loss normalisation, β/α from about 0.1 (content dominates) to
-#: 1000 (style dominates) spans the paper's Fig. 3; 100 gives a clearly painted photo.
+#: β with α = 1 on torchvision's networks (ImageNet-normalised input): with the kit's loss
+#: normalisation, β/α from about 0.1 (content dominates) to 1000 (style dominates) spans the
+#: paper's Fig. 3; 100 gives a clearly painted photo.
 STYLE_WEIGHT = 1e2
+#: The default β per network, calibrated so that the same command paints to a comparable
+#: degree on each (BENCHMARKS.md, "Per-network style weight"; ``benchmarks/calibrate.py``).
+#: The Caffe VGG-19 sees pixels in 0–255, so its responses are tens of times larger: the
+#: content loss grows with their square and the style loss with their fourth power.
+#: torchvision's VGG-19 shares VGG-16's input convention and training recipe; it keeps VGG-16's
+#: value (its weights cannot be had offline, so it was not calibrated here).
+STYLE_WEIGHTS = {"vgg16": STYLE_WEIGHT, "vgg19": STYLE_WEIGHT, "vgg19-caffe": 1e-3}
+#: How large each network's content loss is for the same images, relative to VGG-16's (the
+#: geometric mean over the calibration pairs, BENCHMARKS.md): a weight on a term that does not
+#: go through the network (total variation, say) must grow by this factor to keep its share.
+CONTENT_SCALES = {"vgg16": 1.0, "vgg19": 1.0, "vgg19-caffe": 4.4e4}
+
+
+def default_style_weight(net: VGGFeatures) -> float:
+    """β for ``net`` when none is given: :data:`STYLE_WEIGHTS` by architecture.
+
+    A normalised VGG (:mod:`nst_utils.normalize`: every channel's mean response 1) keeps
+    :data:`STYLE_WEIGHT` whatever the network, since its responses no longer carry the input
+    convention's scale.
+    """
+    if getattr(net, "normalized", False):
+        return STYLE_WEIGHT
+    return STYLE_WEIGHTS[net.arch]
 
 
 @dataclass
@@ -206,14 +230,17 @@ def build_objective(
     content_layers: Sequence[str] = CONTENT_LAYERS,
     style_layers: Sequence[str] = STYLE_LAYERS,
     content_weight: float = 1.0,
-    style_weight: float = STYLE_WEIGHT,
+    style_weight: float | None = None,
     tv_weight: float = 0.0,
     normalization: str = "mean",
 ) -> Objective:
     """Objective from images: ``style`` is one image or ``[(image, weight), ...]`` to blend.
 
-    Blend weights must be positive; they are normalised to sum to 1.
+    Blend weights must be positive; they are normalised to sum to 1. ``style_weight`` ``None``
+    is the network's default, :func:`default_style_weight`.
     """
+    if style_weight is None:
+        style_weight = default_style_weight(net)
     content_target = None
     if content is not None:
         content_target = ContentTarget(net, content, content_layers, normalization)

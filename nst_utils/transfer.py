@@ -15,19 +15,24 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from .objective import CONTENT_LAYERS, STYLE_LAYERS, STYLE_WEIGHT, build_objective
+from .objective import CONTENT_LAYERS, STYLE_LAYERS, build_objective
 from .optimize import Result, initial_image, optimize
 from .vgg import VGGFeatures
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that decides a run. ``style_weight / content_weight`` is the paper's β/α."""
+    """Everything that decides a run. ``style_weight / content_weight`` is the paper's β/α.
+
+    ``style_weight`` ``None`` means the network's default
+    (:func:`nst_utils.objective.default_style_weight`): the networks' responses differ in scale
+    by orders of magnitude, so one number cannot suit all of them.
+    """
 
     size: int = 256
     steps: int = 300
     content_weight: float = 1.0
-    style_weight: float = STYLE_WEIGHT
+    style_weight: float | None = None
     tv_weight: float = 0.0
     content_layers: tuple[str, ...] = CONTENT_LAYERS
     style_layers: tuple[str, ...] = STYLE_LAYERS

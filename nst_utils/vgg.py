@@ -3,8 +3,12 @@
 Gatys et al. describe an image by the responses of a pretrained VGG network. This module
 exposes that network as ``net(image, layers) -> {name: features}``:
 
-* input is RGB in ``[0, 1]``, shape ``(B, 3, H, W)``; the ImageNet normalisation
-  ``(x - mean) / std`` happens *inside* the model, so callers never see it;
+* input is RGB in ``[0, 1]``, shape ``(B, 3, H, W)``; the network's own input convention
+  ``(x - mean) / std`` happens *inside* the model, so callers never see it. torchvision's
+  networks expect the ImageNet mean and standard deviation; the original Caffe VGG-19
+  (``vgg19-caffe``) expects BGR pixels in 0–255 minus the mean pixel, which is
+  ``(x - mean/255) / (1/255)`` once its first convolution takes RGB (the weights are stored
+  with conv1_1's input channels already reversed, :mod:`nst_utils.weights`);
 * the forward pass stops at the deepest requested layer, so asking for ``conv1_2`` costs two
   convolutions, not sixteen;
 * all weights are frozen and the model is always in eval mode;
@@ -34,6 +38,15 @@ from .layers import BLOCK_DEPTHS, check_layers, layer_names
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Caffe VGG's mean pixel, in RGB order, on the 0–255 scale (Simonyan & Zisserman's release).
+CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)
+#: Per network, ``(mean, std)`` such that the network sees ``(x - mean) / std`` for RGB ``x``
+#: in [0, 1]: ImageNet statistics for torchvision's weights, ``x·255 - mean pixel`` for Caffe's.
+INPUT_NORMALIZATION = {
+    "vgg19": (IMAGENET_MEAN, IMAGENET_STD),
+    "vgg16": (IMAGENET_MEAN, IMAGENET_STD),
+    "vgg19-caffe": (tuple(m / 255 for m in CAFFE_MEAN_RGB), (1 / 255,) * 3),
+}
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 POOLINGS = ("max", "avg")
 
@@ -59,7 +72,7 @@ class VGGFeatures(nn.Module):
 
     Example::
 
-        net = load_vgg()                       # VGG-19 if available, else VGG-16
+        net = load_vgg()                       # VGG-19 (torchvision, or the Caffe one offline)
         feats = net(image, ["relu1_1", "relu4_2"])
         feats["relu4_2"].shape                 # (1, 512, H/8, W/8)
     """
@@ -72,8 +85,9 @@ class VGGFeatures(nn.Module):
         self.pooling = pooling
         self.layer_names = layer_names(arch)
         self.layers = _build_layers(arch, pooling)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        mean, std = INPUT_NORMALIZATION[arch]
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
         self.requires_grad_(False)
         self.eval()
         #: Convolutions in channels-last layout: ``None`` (default) means on the CPU only.
@@ -159,8 +173,9 @@ def load_vgg(
 ) -> VGGFeatures:
     """A pretrained, frozen :class:`VGGFeatures` on ``device``.
 
-    ``arch`` ``None`` means: ``$NST_ARCH`` if set, else VGG-19 when its weights are cached or
-    downloadable, else VGG-16 from the offline package archive (a one-line notice says why).
+    ``arch`` ``None`` means: ``$NST_ARCH`` if set, else torchvision's VGG-19 when its weights are
+    cached or downloadable, else the paper's Caffe VGG-19 from the offline package archive (a
+    one-line notice says why); see :func:`nst_utils.weights.resolve_arch`.
     """
     choice = weights_lib.resolve_arch(arch)
     if verbose and choice.notice:

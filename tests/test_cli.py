@@ -224,6 +224,7 @@ def test_console_script_exit_status(tmp_path):
 def test_weights_status_and_examples_list(capsys):
     code, out, _ = run(["weights", "status"], capsys)
     assert code == 0 and "vgg16: cached" in out and "would use:" in out
+    assert "vgg19-caffe:" in out
     code, out, _ = run(["examples", "list"], capsys)
     assert code == 0
     names = [line.split()[0] for line in out.splitlines()]
@@ -235,3 +236,29 @@ def test_example_names_work_as_inputs(tmp_path, capsys):
     code, _, err = run(["stylize", "chelsea", "swirls", "-o", out, *FAST], capsys)
     assert code == 0, err
     assert Image.open(out).size == (48, 32)
+
+
+def test_stylize_on_the_caffe_vgg19_uses_its_own_style_weight(pictures, tmp_path, capsys):
+    from nst_utils.objective import STYLE_WEIGHTS
+
+    content, style = pictures
+    out, log = tmp_path / "caffe.png", tmp_path / "caffe.json"
+    fast = [*FAST[:4], "--arch", "vgg19-caffe", "--quiet"]
+    code, _, err = run(["stylize", content, style, "-o", out, "--log", log, *fast], capsys)
+    assert code == 0, err
+    data = json.loads(log.read_text())
+    assert data["arch"] == "vgg19-caffe"
+    assert data["settings"]["style_weight"] == STYLE_WEIGHTS["vgg19-caffe"]
+    first, beta = data["history"][0], STYLE_WEIGHTS["vgg19-caffe"]
+    assert first["total"] == pytest.approx(first["content"] + beta * first["style"], rel=1e-3)
+    code, _, err = run(["stylize", content, style, "-o", out, "--log", log, *FAST], capsys)
+    assert json.loads(log.read_text())["settings"]["style_weight"] == STYLE_WEIGHTS["vgg16"]
+
+
+def test_nst_arch_accepts_the_caffe_network(pictures, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NST_ARCH", "vgg19-caffe")
+    out, log = tmp_path / "pinned.png", tmp_path / "pinned.json"
+    args = ["stylize", *pictures, "-o", out, "--log", log, "--size", "32", "--steps", "2"]
+    code, _, err = run([*args, "--quiet"], capsys)
+    assert code == 0, err
+    assert json.loads(log.read_text())["arch"] == "vgg19-caffe"

