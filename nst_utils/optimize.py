@@ -8,9 +8,10 @@ descent until its VGG responses match the targets. This module owns that loop:
   its step length from the objective itself, so it converges alike whatever the loss's scale
   (a relu5_1 texture whose loss is 1e-3 and the same objective times 1e4 take the same
   steps), and it sees the objective divided by its starting value (torch's L-BFGS has
-  absolute thresholds that would freeze a run whose loss is tiny). An L-BFGS *iteration* therefore costs one or more objective *evaluations* (one
-  forward and backward pass each); ``history`` counts both, and an evaluation that L-BFGS
-  asks for again at the same pixels (the start of the next iteration) is not recomputed.
+  absolute thresholds that would freeze a run whose loss is tiny). An L-BFGS *iteration*
+  therefore costs one or more objective *evaluations* (one forward and backward pass each);
+  ``history`` counts both, and an evaluation that L-BFGS asks for again at the same pixels
+  (the start of the next iteration) is not recomputed.
   Adam costs exactly one evaluation per iteration. Evaluations per iteration for the
   course's experiments are in BENCHMARKS.md;
 * pixels are projected back into ``[0, 1]`` whenever one strays more than
