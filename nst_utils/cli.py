@@ -112,7 +112,9 @@ def _add_run_options(
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
     parser.add_argument("--lr", type=_non_negative, default=None, help="learning rate")
     parser.add_argument("--arch", choices=ARCHS, default=None)
-    parser.add_argument("--pooling", choices=POOLINGS, default="max")
+    parser.add_argument(
+        "--pooling", choices=POOLINGS, default="avg", help="avg (default, the paper's) or max"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     parser.add_argument("--log", type=Path, default=None, help="write settings and history JSON")

@@ -4,12 +4,20 @@ Gatys et al. do not train a network: they change the *pixels* of an image ``x`` 
 descent until its VGG responses match the targets. This module owns that loop:
 
 * optimisers: ``"lbfgs"`` (the paper's choice, default) and ``"adam"``;
-* one *iteration* is one forward and backward pass (L-BFGS runs without line search, so it
-  evaluates the objective exactly once per step and both optimisers count alike);
-* after every step the pixels are projected back into ``[0, 1]``;
-* L-BFGS without line search can overshoot on hard objectives (e.g. matching ``relu5_2``):
-  when a step's loss exceeds :data:`RESTART_FACTOR` times the best so far, the run returns
-  to the best image, restarts L-BFGS's curvature memory and halves its step size;
+* L-BFGS runs with a strong-Wolfe line search (:data:`LINE_SEARCH`): each iteration picks
+  its step length from the objective itself, so it converges alike whatever the loss's scale
+  (a relu5_1 texture whose loss is 1e-3 and the same objective times 1e4 take the same
+  steps), and it sees the objective divided by its starting value (torch's L-BFGS has
+  absolute thresholds that would freeze a run whose loss is tiny). An L-BFGS *iteration*
+  therefore costs one or more objective *evaluations* (one forward and backward pass each);
+  ``history`` counts both, and an evaluation that L-BFGS asks for again at the same pixels
+  (the start of the next iteration) is not recomputed.
+  Adam costs exactly one evaluation per iteration. Evaluations per iteration for the
+  course's experiments are in BENCHMARKS.md;
+* pixels are projected back into ``[0, 1]`` whenever one strays more than
+  :data:`PIXEL_SLACK` outside (clipping after every step would cost L-BFGS a second
+  evaluation per iteration); the returned image is clipped; if a step changed nothing
+  (no descent direction left), L-BFGS's curvature memory restarts;
 * the best image seen (lowest total loss) is what is returned;
 * ``callback(iteration, image, losses)`` runs every ``callback_every`` iterations (live
   previews); it may raise :class:`StopOptimization`, or a ``stop`` event may be set, to end
@@ -52,7 +60,11 @@ from .objective import LossTerms, Objective
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "style", "noise")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
-RESTART_FACTOR = 10.0
+#: L-BFGS's line search (torch's ``line_search_fn``); ``None`` would make the step length
+#: depend on the loss's scale.
+LINE_SEARCH = "strong_wolfe"
+#: How far outside ``[0, 1]`` a pixel may stray during a run before all are clipped back.
+PIXEL_SLACK = 0.05
 PRECISIONS = ("fp32", "bf16")
 
 Callback = Callable[[int, torch.Tensor, dict[str, float]], None]
@@ -159,8 +171,78 @@ def _make_optimizer(name: str, x: torch.Tensor, lr: float | None) -> torch.optim
     if name == "adam":
         return torch.optim.Adam([x], lr=lr)
     return torch.optim.LBFGS(
-        [x], lr=lr, max_iter=1, history_size=100, tolerance_grad=0.0, tolerance_change=0.0
+        [x],
+        lr=lr,
+        max_iter=1,
+        history_size=100,
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+        line_search_fn=LINE_SEARCH,
     )
+
+
+class _Evaluations:
+    """The objective as an optimiser closure that remembers this iteration's evaluations.
+
+    L-BFGS starts every iteration by evaluating the point its line search has just accepted;
+    when the pixels are bitwise the same (nothing was clipped), the stored loss and gradient
+    are returned instead of a second forward and backward pass.
+
+    With ``rescale`` the optimiser sees the objective divided by its value at the start
+    image, so every run starts at 1: torch's L-BFGS has absolute thresholds (a curvature
+    pair counts only if ``yᵀs > 1e-10``; the line search stops below changes of ``1e-9``)
+    that would otherwise freeze a run whose loss is small, e.g. ``relu5_1`` at ``1e-3``.
+    """
+
+    def __init__(self, objective, x: torch.Tensor, precision: str, rescale: bool) -> None:
+        self.objective, self.x, self.precision = objective, x, precision
+        self.scale: float | None = None if rescale else 1.0
+        self.count = 0
+        self.seen: list[tuple[torch.Tensor, LossTerms, torch.Tensor]] = []
+        self.first: tuple[LossTerms, torch.Tensor] | None = None
+
+    def new_iteration(self) -> None:
+        """Keep the previous iteration's evaluations for one lookup, then forget them."""
+        self.first = None
+
+    def __call__(self) -> torch.Tensor:
+        x = self.x
+        if self.first is None:  # the image this iteration starts from
+            self.seen = [entry for entry in self.seen if torch.equal(entry[0], x)][:1]
+            if self.seen:
+                image, terms, grad = self.seen[0]
+                x.grad = grad.clone()
+                self.first = (terms, image)
+                return terms.total * self.scale
+        x.grad = None
+        with autocast(self.precision, x.device):
+            terms = self.objective(x)
+        if self.scale is None:
+            start = abs(float(terms.total.detach()))
+            self.scale = 1.0 / start if math.isfinite(start) and start > 0 else 1.0
+        (terms.total * self.scale).backward()
+        self.count += 1
+        image = x.detach().clone()
+        terms = _detached(terms)
+        self.seen.append((image, terms, x.grad.clone()))
+        if self.first is None:
+            self.first = (terms, image)
+        return terms.total * self.scale
+
+
+def _project(x: torch.Tensor) -> None:
+    """Clip the pixels into ``[0, 1]`` once they stray more than :data:`PIXEL_SLACK` outside.
+
+    Clipping moves the image, so L-BFGS must evaluate it afresh: doing it only past a small
+    slack, not after every step, saves that evaluation on most iterations.
+    """
+    with torch.no_grad():
+        if x.min() < -PIXEL_SLACK or x.max() > 1 + PIXEL_SLACK:
+            x.clamp_(0, 1)
+
+
+def _detached(terms: LossTerms) -> LossTerms:
+    return LossTerms(*(getattr(terms, k).detach() for k in ("content", "style", "tv", "total")))
 
 
 def optimize(
@@ -197,39 +279,35 @@ def optimize(
     opt = _make_optimizer(optimizer, x, lr)
     result = Result(image=x.detach().clone())
     best = math.inf
-    last: dict[str, torch.Tensor] = {}
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        with autocast(precision, x.device):
-            terms = objective(x)
-        terms.total.backward()
-        last["terms"], last["image"] = terms, x.detach().clone()
-        return terms.total
+    closure = _Evaluations(objective, x, precision, rescale=optimizer == "lbfgs")
 
     start = time.perf_counter()
     bar = tqdm(total=steps, desc=description, disable=not progress, leave=False)
     try:
         for iteration in range(1, steps + 1):
+            closure.new_iteration()
+            before = x.detach().clone()
             opt.step(closure)
-            with torch.no_grad():
-                x.clamp_(0, 1)
-            losses = last["terms"].as_floats()
+            _project(x)
+            terms, image = closure.first
+            losses = terms.as_floats()
             if not math.isfinite(losses["total"]):
                 raise NSTError(
                     f"optimisation diverged at iteration {iteration} (loss is {losses['total']}): "
                     "lower the learning rate or the loss weights, or use --optimizer adam"
                 )
             result.history.append(
-                {"iteration": iteration, "seconds": time.perf_counter() - start, **losses}
+                {
+                    "iteration": iteration,
+                    "evaluations": closure.count,
+                    "seconds": time.perf_counter() - start,
+                    **losses,
+                }
             )
             if losses["total"] < best:  # measured on the image before this step
                 best, result.best_iteration = losses["total"], iteration
-                result.image = last["image"]
-            elif optimizer == "lbfgs" and losses["total"] > RESTART_FACTOR * best:
-                with torch.no_grad():
-                    x.copy_(result.image)
-                lr = lr / 2
+                result.image = image.clamp(0, 1)
+            if optimizer == "lbfgs" and torch.equal(before, x):  # no descent direction left
                 opt = _make_optimizer(optimizer, x, lr)
             bar.update(1)
             bar.set_postfix(loss=f"{losses['total']:.4g}", refresh=False)

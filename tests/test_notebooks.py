@@ -1,6 +1,7 @@
 """The notebooks are committed clean and follow the kit's conventions."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,39 @@ def test_goals_fast_mode_and_exercises(path):
     assert "pick(" in code or "fast_mode(" in code, "settings honour NST_FAST"
     exercises = markdown.lower().count("<details")
     assert exercises >= 2, "ends with exercises whose solutions can be revealed"
+
+
+SOLUTION = re.compile(r"<details>.*?```python\n(.*?)```.*?</details>", re.S)
+
+
+def solutions(path: Path) -> list[str]:
+    """The code of every revealed solution of a notebook, in order."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return SOLUTION.findall(text)
+
+
+# Notebooks whose revealed solutions are run here. Issue 13: 00, 01, 03, 05 and 06 still fail
+# this check (their solutions were never executed) and must be fixed and added.
+SOLUTIONS_CHECKED = [nb for nb in NOTEBOOKS if nb.stem[:2] in ("02", "04")]
+
+
+@pytest.mark.parametrize("path", SOLUTIONS_CHECKED, ids=lambda p: p.stem)
+def test_every_revealed_solution_runs_in_fast_mode(path, monkeypatch, shared_images):
+    """Each solution runs after the notebook, as a student would reveal and run it; the
+    solutions assert their stated outcomes, so a wrong direction or constant fails here."""
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    codes = solutions(path)
+    if not codes:
+        pytest.skip("no code in the solutions")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells += [nbformat.v4.new_code_cell(code) for code in codes]
+    monkeypatch.setenv("NST_FAST", "1")
+    monkeypatch.setenv("NST_EXAMPLES_DIR", str(shared_images))
+    monkeypatch.setenv("PYTHONPATH", str(path.parents[1]))
+    client = nbclient.NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    client.execute()
