@@ -1,4 +1,4 @@
-r"""``python -m benchmarks.calibrate_networks [--size 128] [--steps 100] [--out DIR]``.
+r"""``python -m benchmarks.calibrate_networks [--size N] [--steps N] [--pooling avg] [--out D]``.
 
 Calibrates the default style weight β (α = 1) of the Caffe VGG-19 against VGG-16, so that
 the same ``nst stylize`` command paints to a comparable degree on both networks. The result
@@ -13,7 +13,9 @@ A. **Loss scales (no optimiser).** For each network, the style loss of the photo
    painting, :math:`S = L_{style}(photo)` (where a transfer starts), over the content loss of
    the painting against the photo, :math:`C = L_{content}(painting)` (how far "all style"
    would be from the content): :math:`k = S / C`. Equal :math:`\beta k` is an equal balance of
-   the two terms, so :math:`\rho_A = k_{vgg16} / k_{caffe}`.
+   the two terms, so :math:`\rho_A = k_{vgg16} / k_{caffe}`. The ratio of the two content
+   losses, :math:`C_{caffe} / C_{vgg16}`, is the content scale (``CONTENT_SCALES``) by which a
+   weight on a term outside the network (total variation) must grow.
 
 B. **Degree of painting (the engine).** Both networks run over the same grid of *balances*:
    VGG-16 at :math:`\beta_{vgg16} f` and the Caffe VGG-19 at :math:`\rho_A \beta_{vgg16} f`
@@ -30,7 +32,10 @@ B. **Degree of painting (the engine).** Both networks run over the same grid of 
    If :math:`\rho_A` is right, the two networks' curves over :math:`f` coincide. Per pair and
    measure, :math:`\beta^*` is where the Caffe curve (linear in :math:`\log\beta`) reaches the
    VGG-16 value at :math:`f = 1`; :math:`\rho_B` is the geometric mean of
-   :math:`\beta^* / \beta_{vgg16}` over the pairs.
+   :math:`\beta^* / \beta_{vgg16}` over the pairs. ``--steps 0`` runs part A alone (seconds).
+
+Both networks use ``--pooling`` (average, the kit's default, or max): pooling changes the
+deep responses' scale, so each pooling has its own defaults.
 
 Writes ``<out>/<start>-<host>-calibration.json`` and ``.md`` (also printed).
 """
@@ -82,13 +87,16 @@ def measure(nets, photo, painting, image) -> dict:
 
 
 def scale_ratio(nets, photo, painting) -> dict:
-    """Part A: ``k = L_style(photo) / L_content(painting)`` per network, and ``rho_A``."""
-    k = {}
+    """Part A: ``k = L_style(photo) / L_content(painting)`` per network, ``rho_A`` and the
+    content scale ``C_caffe / C_vgg16``."""
+    k, c = {}, {}
     for arch, net in nets.items():
         with torch.no_grad():
             objective = build_objective(net, photo, painting, style_weight=1.0)
-            k[arch] = objective(photo).style.item() / objective(painting).content.item()
-    return {"k": k, "rho": k[REFERENCE] / k[CALIBRATED]}
+            c[arch] = objective(painting).content.item()
+            k[arch] = objective(photo).style.item() / c[arch]
+    return {"k": k, "rho": k[REFERENCE] / k[CALIBRATED],
+            "content_scale": c[CALIBRATED] / c[REFERENCE]}  # fmt: skip
 
 
 def crossing(betas: list[float], scores: list[float], target: float) -> float | None:
@@ -101,34 +109,46 @@ def crossing(betas: list[float], scores: list[float], target: float) -> float | 
     return None
 
 
-def calibrate(size: int, steps: int, log=print) -> dict:
-    """Parts A and B on every pair (see the module docstring)."""
-    nets = {arch: load_net(arch) for arch in (REFERENCE, CALIBRATED)}
-    beta_ref = STYLE_WEIGHTS[REFERENCE]
+def paint(nets, photo, painting, beta_ref, rho, size, steps, label, log=print) -> list[dict]:
+    """Part B for one pair: both networks over the balances ``FACTORS``, each result measured."""
+    runs = []
+    for arch in (REFERENCE, CALIBRATED):
+        base = beta_ref * (1.0 if arch == REFERENCE else rho)
+        for f in FACTORS:
+            beta = float(f"{base * f:.3g}")
+            settings = Settings(size=size, steps=steps, style_weight=beta)
+            result = stylize(nets[arch], photo, painting, settings, progress=False)
+            m = measure(nets, photo, painting, result.image)
+            runs.append({"arch": arch, "factor": f, "beta": beta, **m})
+            log(f"{label}: {arch} f={f:g} beta={beta:.3g} "
+                + " ".join(f"{k}={m[k]:.3g}" for k in MEASURES), flush=True)  # fmt: skip
+    return runs
+
+
+def crossings(runs: list[dict]) -> dict:
+    """Per measure, β* where the Caffe curve reaches VGG-16's value at f = 1 (None if not)."""
+    if not runs:
+        return dict.fromkeys(MEASURES)
+    ref = next(r for r in runs if r["arch"] == REFERENCE and r["factor"] == 1.0)
+    cal = [r for r in runs if r["arch"] == CALIBRATED]
+    return {k: crossing([r["beta"] for r in cal], [r[k] for r in cal], ref[k]) for k in MEASURES}
+
+
+def calibrate(size: int, steps: int, pooling: str = "avg", log=print) -> dict:
+    """Parts A and B on every pair (see the module docstring); B only when ``steps`` > 0."""
+    nets = {arch: load_net(arch, pooling=pooling) for arch in (REFERENCE, CALIBRATED)}
+    beta_ref = STYLE_WEIGHTS[REFERENCE][pooling]
     pairs = []
     for content, style in PAIRS:
         photo = load_image(resolve_image(content), size)
         painting = load_image(resolve_image(style), size)
         part_a = scale_ratio(nets, photo, painting)
         runs = []
-        for arch in (REFERENCE, CALIBRATED):
-            base = beta_ref * (1.0 if arch == REFERENCE else part_a["rho"])
-            for f in FACTORS:
-                beta = float(f"{base * f:.3g}")
-                settings = Settings(size=size, steps=steps, style_weight=beta)
-                result = stylize(nets[arch], photo, painting, settings, progress=False)
-                m = measure(nets, photo, painting, result.image)
-                runs.append({"arch": arch, "factor": f, "beta": beta, **m})
-                log(f"{content} x {style}: {arch} f={f:g} beta={beta:.3g} "
-                    + " ".join(f"{k}={m[k]:.3g}" for k in MEASURES), flush=True)  # fmt: skip
-        ref = next(r for r in runs if r["arch"] == REFERENCE and r["factor"] == 1.0)
-        cal = [r for r in runs if r["arch"] == CALIBRATED]
-        crossings = {
-            k: crossing([r["beta"] for r in cal], [r[k] for r in cal], ref[k]) for k in MEASURES
-        }
+        if steps > 0:
+            label = f"{content} x {style}"
+            runs = paint(nets, photo, painting, beta_ref, part_a["rho"], size, steps, label, log)
         pairs.append({"content": content, "style": style, "part_a": part_a, "runs": runs,
-                      "beta_star": crossings})  # fmt: skip
-    rho_a = geomean(p["part_a"]["rho"] for p in pairs)
+                      "beta_star": crossings(runs)})  # fmt: skip
     rho_b, found = {}, {}
     for k in MEASURES:
         stars = [p["beta_star"][k] / beta_ref for p in pairs if p["beta_star"][k] is not None]
@@ -138,16 +158,19 @@ def calibrate(size: int, steps: int, log=print) -> dict:
                           if r["arch"] == arch and r["factor"] == f) / len(pairs)
                    for k in MEASURES} for f in FACTORS}
         for arch in (REFERENCE, CALIBRATED)
-    }  # fmt: skip
-    return {"size": size, "steps": steps, "beta_reference": beta_ref, "pairs": pairs,
-            "rho_a": rho_a, "rho_b": rho_b, "crossings_found": found, "curves": curves}  # fmt: skip
+    } if steps > 0 else {}  # fmt: skip
+    return {"size": size, "steps": steps, "pooling": pooling, "beta_reference": beta_ref,
+            "pairs": pairs, "rho_a": geomean(p["part_a"]["rho"] for p in pairs),
+            "content_scale": geomean(p["part_a"]["content_scale"] for p in pairs),
+            "rho_b": rho_b, "crossings_found": found, "curves": curves}  # fmt: skip
 
 
 def summary(out: dict) -> str:
     lines = [
         f"# Per-network style weight: {CALIBRATED} against {REFERENCE}",
         "",
-        f"{out['size']} px (square), {out['steps']} iterations, beta_{REFERENCE} = "
+        f"{out['size']} px (square), {out['pooling']} pooling, {out['steps']} iterations, "
+        f"beta_{REFERENCE} = "
         f"{out['beta_reference']:g}. k = L_style(photo) / L_content(painting) per network; "
         "d = RMS(result - photo); c_J = L_content(result) / L_content(painting) and "
         "s_J = log10(L_style(photo) / L_style(result)) by judge network J.",
@@ -171,7 +194,8 @@ def summary(out: dict) -> str:
         for f, m in curve.items():
             cells = " | ".join(f"{m[k]:.3g}" for k in MEASURES)
             lines.append(f"| {arch} | {f:g} | {cells} |")
-    lines += ["", f"rho_A (loss scales, no optimiser) = {out['rho_a']:.3g}"]
+    lines += ["", f"rho_A (loss scales, no optimiser) = {out['rho_a']:.3g}",
+              f"content scale C_{CALIBRATED} / C_{REFERENCE} = {out['content_scale']:.3g}"]
     for k in MEASURES:
         value = out["rho_b"][k]
         shown = "n/a" if value is None else f"{value:.3g}"
@@ -183,11 +207,12 @@ def summary(out: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=100, help="0: part A only")
+    parser.add_argument("--pooling", choices=("avg", "max"), default="avg")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M")
-    out = {"machine": machine(), **calibrate(args.size, args.steps)}
+    out = {"machine": machine(), **calibrate(args.size, args.steps, args.pooling)}
     text = summary(out)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -72,14 +72,14 @@ def images(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return load_image(CONTENT_IMAGE, size), load_image(STYLE_IMAGE, size)
 
 
-def load_net(arch: str = "vgg16", *, real: bool = True):
+def load_net(arch: str = "vgg16", *, real: bool = True, pooling: str = "max"):
     """The kit's VGG on the CPU; random weights when ``real`` is False (timing only)."""
     from nst_utils.vgg import VGGFeatures, load_vgg
 
     if real:
-        return load_vgg(arch, device="cpu", verbose=False)
+        return load_vgg(arch, pooling=pooling, device="cpu", verbose=False)
     torch.manual_seed(0)
-    return VGGFeatures(arch)
+    return VGGFeatures(arch, pooling)
 
 
 def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1) -> dict:

@@ -21,7 +21,14 @@ from nst_utils import weights
 from nst_utils.errors import NSTError
 from nst_utils.layers import ARCHS, layer_names
 from nst_utils.normalize import normalize_vgg
-from nst_utils.objective import STYLE_WEIGHT, STYLE_WEIGHTS, build_objective, default_style_weight
+from nst_utils.objective import (
+    CONTENT_SCALES,
+    STYLE_WEIGHT,
+    STYLE_WEIGHTS,
+    build_objective,
+    content_scale,
+    default_style_weight,
+)
 from nst_utils.vgg import CAFFE_MEAN_RGB, VGGFeatures
 
 CAFFE = "vgg19-caffe"
@@ -258,12 +265,26 @@ def test_unexpected_layout_is_one_line():
 # --------------------------------------------------------------------------- per-network defaults
 
 
-def test_style_weight_defaults_per_network(caffe_net, random_vgg16, chelsea):
-    assert default_style_weight(random_vgg16) == STYLE_WEIGHTS["vgg16"] == STYLE_WEIGHT
-    assert default_style_weight(caffe_net) == STYLE_WEIGHTS[CAFFE]
-    assert STYLE_WEIGHTS[CAFFE] < STYLE_WEIGHT / 1000  # Caffe's style loss is ~1e9x larger
+def test_style_weight_defaults_per_network(caffe_net, caffe_state, random_vgg16, chelsea):
+    assert default_style_weight(random_vgg16) == STYLE_WEIGHTS["vgg16"]["max"] == STYLE_WEIGHT
+    caffe_beta = STYLE_WEIGHTS[CAFFE]["max"]
+    assert default_style_weight(caffe_net) == caffe_beta
+    assert caffe_beta < STYLE_WEIGHT / 1000  # Caffe's style loss is ~1e9x larger
     small = F.interpolate(chelsea, size=(32, 48), mode="bilinear", antialias=True)
-    assert build_objective(caffe_net, small, small.flip(3)).style_weight == STYLE_WEIGHTS[CAFFE]
+    assert build_objective(caffe_net, small, small.flip(3)).style_weight == caffe_beta
     assert build_objective(caffe_net, small, small, style_weight=3.0).style_weight == 3.0
     normalized = normalize_vgg(caffe_net, [small])
     assert default_style_weight(normalized) == STYLE_WEIGHT
+    assert content_scale(normalized) == 1.0
+
+
+def test_defaults_follow_the_pooling(caffe_net, caffe_state, random_vgg16):
+    """Average pooling changes the deep responses' scale: each pooling has its own β and
+    content scale on the Caffe network (calibrated, BENCHMARKS.md), VGG-16 keeps 100."""
+    averaging = VGGFeatures(CAFFE, "avg")
+    averaging.load_torchvision_features(caffe_state)
+    assert default_style_weight(averaging) == STYLE_WEIGHTS[CAFFE]["avg"]
+    assert default_style_weight(averaging) > 2 * default_style_weight(caffe_net)
+    assert content_scale(averaging) == CONTENT_SCALES[CAFFE]["avg"]
+    assert content_scale(averaging) > 2 * content_scale(caffe_net)
+    assert content_scale(random_vgg16) == 1.0

@@ -249,11 +249,11 @@ def test_stylize_on_the_caffe_vgg19_uses_its_own_style_weight(pictures, tmp_path
     assert code == 0, err
     data = json.loads(log.read_text())
     assert data["arch"] == "vgg19-caffe"
-    assert data["settings"]["style_weight"] == STYLE_WEIGHTS["vgg19-caffe"]
-    first, beta = data["history"][0], STYLE_WEIGHTS["vgg19-caffe"]
+    assert data["settings"]["style_weight"] == STYLE_WEIGHTS["vgg19-caffe"]["avg"]  # CLI: avg
+    first, beta = data["history"][0], STYLE_WEIGHTS["vgg19-caffe"]["avg"]
     assert first["total"] == pytest.approx(first["content"] + beta * first["style"], rel=1e-3)
     code, _, err = run(["stylize", content, style, "-o", out, "--log", log, *FAST], capsys)
-    assert json.loads(log.read_text())["settings"]["style_weight"] == STYLE_WEIGHTS["vgg16"]
+    assert json.loads(log.read_text())["settings"]["style_weight"] == STYLE_WEIGHTS["vgg16"]["avg"]
 
 
 def test_nst_arch_accepts_the_caffe_network(pictures, tmp_path, capsys, monkeypatch):
