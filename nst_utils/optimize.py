@@ -54,18 +54,16 @@ from tqdm.auto import tqdm
 
 from . import memory, openmp
 from .allocator import keep_freed_memory
+from .checks import INITS, OPTIMIZERS, PRECISIONS
 from .errors import NSTError
 from .objective import LossTerms, Objective
 
-OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "style", "noise")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 #: L-BFGS's line search (torch's ``line_search_fn``); ``None`` would make the step length
 #: depend on the loss's scale.
 LINE_SEARCH = "strong_wolfe"
 #: How far outside ``[0, 1]`` a pixel may stray during a run before all are clipped back.
 PIXEL_SLACK = 0.05
-PRECISIONS = ("fp32", "bf16")
 
 Callback = Callable[[int, torch.Tensor, dict[str, float]], None]
 
