@@ -10,6 +10,7 @@ notebook 00's course map and the notebooks' headers quote (tests/test_notebook_t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 from .common import ROOT
 
 TARGET_S = 240
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def measure(log=print, timeout_s: int = 1800, only: list[str] | None = None,
@@ -44,8 +46,9 @@ def measure(log=print, timeout_s: int = 1800, only: list[str] | None = None,
             wall = time.perf_counter() - t0
             row = {"notebook": nb.name, "wall_s": wall, "ok": proc.returncode == 0,
                    "within_target": proc.returncode == 0 and wall <= TARGET_S}
-            if proc.returncode != 0:
-                row["error"] = proc.stderr.strip().splitlines()[-1:] if proc.stderr else []
+            if proc.returncode != 0:  # the failing line and the error, without colours
+                lines = ANSI.sub("", proc.stderr or "").strip().splitlines()
+                row["error"] = [line for line in lines if line.strip()][-6:]
             out.append(row)
             if keep_dir is not None and (Path(tmp) / nb.name).exists():
                 keep_dir.mkdir(parents=True, exist_ok=True)
