@@ -243,7 +243,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Benchmarks of the style-transfer kit.")
     parser.add_argument("--quick", action="store_true", help="small sizes (about 3 minutes)")
     parser.add_argument("--notebooks", action="store_true",
-                        help="also time every notebook at class settings (~12 min)")
+                        help="also time every notebook at class settings (~20 min)")
+    parser.add_argument("--only-notebooks", default="",
+                        help="comma-separated name prefixes of the notebooks to time (default all)")
+    parser.add_argument("--keep-notebooks", default=None, metavar="DIR",
+                        help="also keep the executed notebooks, with their figures, in DIR")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--random-weights", action="store_true",
                         help="timing only, without the real VGG weights")
@@ -262,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict:
            "mode": "quick" if args.quick else "full", "real_weights": real,
            "machine": machine(), "config": cfg}
     print(f"Machine: {res['machine']}")
-    net = load_net(real=real)
+    net = load_net(real=real) if parts & {"iteration", "time_to_quality"} else None
     if "iteration" in parts:
         print("1-2. Per-iteration overhead and throughput (interleaved)")
         res["iteration"] = iteration.measure(net, sizes=cfg["sizes"], reps=cfg.get("reps"))
@@ -282,7 +286,9 @@ def main(argv: list[str] | None = None) -> dict:
         res["contention"] = contention.measure(**cfg["contention"])
     if args.notebooks and "notebooks" in parts:
         print("5. Notebooks at class settings")
-        res["notebooks"] = notebooks.measure()
+        res["notebooks"] = notebooks.measure(
+            only=[p for p in args.only_notebooks.split(",") if p] or None,
+            keep_dir=Path(args.keep_notebooks) if args.keep_notebooks else None)
     res["loadavg_end"] = list(os.getloadavg())
     res["total_s"] = time.perf_counter() - started
     out = Path(args.out)
