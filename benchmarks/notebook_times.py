@@ -2,9 +2,9 @@
 
 ``python -m benchmarks.notebook_times`` prints, per notebook, the newest recorded class-setting
 time (``benchmarks/results/*.json``, part 5 of ``make bench``); ``--write`` puts those numbers
-into the README's notebook table, notebook 00's course map and each notebook's
-``**Run time:**`` line (only the number changes); ``tests/test_notebook_times.py`` fails
-where they differ. A notebook re-measured on its
+into the README's notebook table, notebook 00's course map, the run-time table of
+``docs/teaching.md`` and each notebook's ``**Run time:**`` line (only the number changes);
+``tests/test_notebook_times.py`` fails where they differ. A notebook re-measured on its
 own (``python -m benchmarks.run --notebooks --parts notebooks --only-notebooks 05``) takes its
 newest time; the others keep theirs.
 """
@@ -23,11 +23,13 @@ from .common import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
+TEACHING = ROOT / "docs" / "teaching.md"
 NOTEBOOKS = ROOT / "notebooks"
 #: The one way a time is written everywhere: minutes with one decimal.
 TIME = r"\d+\.\d min"
 README_ROW = re.compile(rf"^(\| `(\d\d)_[a-z_]+` \|.*\| )({TIME})( \|)$", re.M)
 MAP_ROW = re.compile(rf"^(\| \*\*(\d\d) [^|]*\*\* \|.*\| )({TIME})( \|)$", re.M)
+TEACHING_ROW = re.compile(rf"^(\| (\d\d) · [^|]*\| )({TIME})( \|)$", re.M)
 HEADER = re.compile(rf"(\*\*Run time:\*\* )({TIME})")
 
 
@@ -50,13 +52,15 @@ def _replace(pattern: re.Pattern, text: str, times: dict[str, str]) -> str:
 
 
 def write(times: dict[str, str]) -> list[Path]:
-    """Put ``times`` (number → ``"3.4 min"``) into the README, the course map and the headers."""
+    """Put ``times`` (number → ``"3.4 min"``) into the README, the teaching guide, the course
+    map and the headers."""
     changed = []
-    readme = README.read_text(encoding="utf-8")
-    new = _replace(README_ROW, readme, times)
-    if new != readme:
-        README.write_text(new, encoding="utf-8")
-        changed.append(README)
+    for doc, pattern in ((README, README_ROW), (TEACHING, TEACHING_ROW)):
+        text = doc.read_text(encoding="utf-8")
+        new = _replace(pattern, text, times)
+        if new != text:
+            doc.write_text(new, encoding="utf-8")
+            changed.append(doc)
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         before = nbformat.writes(nb)

@@ -65,6 +65,13 @@ def assert_quotes(quotes: dict[str, str], where: str) -> None:
     assert not wrong, f"{where} disagrees with benchmarks/results: {wrong}"
 
 
+def test_teaching_guide_quotes_the_record():
+    text = (ROOT / "docs" / "teaching.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d\d) · [^|]*(\|.*)$", text, re.M)
+    assert {n for n, _ in rows} == {p.name[:2] for p in NOTEBOOKS}
+    assert_quotes(last_column(rows), "docs/teaching.md")
+
+
 def test_course_map_in_notebook_00_quotes_the_record():
     (course_map,) = [m for m in markdown(NOTEBOOKS[0]) if "map of the course" in m]
     rows = re.findall(r"^\| \*\*(\d\d) [^|]*\*\* (\|.*)$", course_map, re.M)
