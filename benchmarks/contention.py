@@ -256,6 +256,25 @@ def measure(size: int = 128, steps: int = 20, counts=(1, 2, 4), rounds: int = 2,
     return out
 
 
+def alone(size: int, steps: int, rounds: int, policies, log=print) -> dict:
+    """The single run's cost of each policy, measured only by :func:`alternating`, ``rounds``
+    times (``--alone``): medians per round and the kit's ratio to libgomp's default."""
+    per_round: dict[str, list[float]] = {p: [] for p in policies}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            for policy, median in alternating(size, steps, policies, Path(tmp)).items():
+                per_round[policy].append(median)
+            log(f"  round {r + 1}: " + ", ".join(f"{p} {v[-1]:.4f} s"
+                                               for p, v in per_round.items()))  # fmt: skip
+    out = {"size": size, "steps": steps, "rounds": rounds, "median_s": per_round}
+    if "default" in policies:
+        out["vs_default"] = {
+            p: [a / b for a, b in zip(v, per_round["default"], strict=True)]
+            for p, v in per_round.items()
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", type=int, default=None)
@@ -267,7 +286,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--alone", action="store_true",
+                        help="only the single runs, iterations interleaved (--steps, --rounds)")
     args = parser.parse_args(argv)
+    if args.alone:
+        print(json.dumps(alone(args.size, args.steps, args.rounds,
+                               tuple(args.policies.split(","))), indent=1))
+        return
     if args.alternate is not None:
         print(json.dumps(alternating_worker(args.size, args.steps, args.barrier, args.alternate,
                                             args.count)))

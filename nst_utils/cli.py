@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import NSTError
-from .layers import ARCHS
+from .layers import ARCHS, CONTENT_LAYERS, STYLE_LAYERS
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -102,8 +102,7 @@ def _add_run_options(
     parser: argparse.ArgumentParser, *, steps: int, init: str, precision: str = "fp32"
 ) -> None:
     """Options shared by the three optimisation commands."""
-    from .optimize import INITS, OPTIMIZERS, PRECISIONS
-    from .vgg import POOLINGS
+    from .checks import INITS, OPTIMIZERS, POOLINGS, PRECISIONS
 
     parser.add_argument("-o", "--output", required=True, type=Path, help="output .png or .jpg")
     parser.add_argument("--size", type=_positive_int, default=256, help="longest side in pixels")
@@ -214,20 +213,26 @@ def _prepare(args, inputs: dict[str, Path], scales: list[int], layers_of):
     ``inputs`` are the resolved input files (the first is the image whose shape the result
     has), ``scales`` the sizes the run optimises at, ``layers_of(net)`` the layers it uses.
     Output path, inputs, layer names and memory are all checked before any work, so a
-    mistake costs well under a second (``--dry-run`` stops here and prints the plan).
+    mistake costs well under a second (``--dry-run`` stops here and prints the plan): those
+    that need no torch (paths, layer names) before torch is even imported.
     """
+    from .checks import check_output_path
+    from .layers import ARCHS, check_layers
+
+    check_output_path(args.output, protect=inputs.values())
+    layers_of(lambda names: check_layers(args.arch or ARCHS[0], names))  # VGG-19's: all names
+
     from . import config, memory
-    from .images import check_output_path, probe_size
+    from .images import probe_size
     from .optimize import resolve_precision
     from .transfer import Settings
     from .vgg import load_vgg
     from .weights import resolve_arch
 
-    check_output_path(args.output, protect=inputs.values())
     device = config.default_device() if args.device is None else _device(args.device)
     choice = resolve_arch(args.arch)
     skeleton = memory.skeleton(choice.arch, args.pooling)
-    layers = layers_of(skeleton)
+    layers = layers_of(skeleton.check_layers)
     first = next(iter(inputs.values()))
     sizes = [probe_size(first, size) for size in scales]
     precision = resolve_precision(args.precision, device)
@@ -408,18 +413,19 @@ def _stylize_extended(args, net, device, settings, specs, inputs, scales) -> Non
 
 
 def cmd_stylize(args) -> None:
-    from .multiscale import check_scales
-    from .objective import CONTENT_LAYERS, STYLE_LAYERS, default_style_weight
-    from .transfer import stylize
+    from .checks import check_scales
 
     inputs, specs = _stylize_inputs(args)
     scales = check_scales(args.scales) if args.scales else [args.size]
 
-    def layers_of(net) -> tuple[str, ...]:
-        return (*net.check_layers(args.content_layers or CONTENT_LAYERS),
-                *net.check_layers(args.style_layers or STYLE_LAYERS))  # fmt: skip
+    def layers_of(check) -> tuple[str, ...]:
+        return (*check(args.content_layers or CONTENT_LAYERS),
+                *check(args.style_layers or STYLE_LAYERS))  # fmt: skip
 
     net, device, settings = _prepare(args, inputs, scales, layers_of)
+    from .objective import default_style_weight
+    from .transfer import stylize
+
     if args.normalized_vgg:
         from .normalize import normalized_vgg
 
@@ -444,27 +450,25 @@ def cmd_stylize(args) -> None:
 
 def cmd_reconstruct_content(args) -> None:
     from .examples import resolve_image
-    from .transfer import reconstruct_content
 
     inputs = {"image": resolve_image(args.image)}
-    net, device, settings = _prepare(
-        args, inputs, [args.size], lambda net: net.check_layers([args.layer])
-    )
+    net, device, settings = _prepare(args, inputs, [args.size], lambda check: check([args.layer]))
     settings = settings.updated(content_layers=(args.layer,))
     image = _load(inputs["image"], args.size, device)
+    from .transfer import reconstruct_content
+
     result = reconstruct_content(net, image, args.layer, settings, **_engine_options(args))
     _finish(args, net, device, settings, result, inputs)
 
 
 def cmd_synthesize_texture(args) -> None:
     from .examples import resolve_image
-    from .objective import STYLE_LAYERS
-    from .transfer import synthesize_texture
 
     inputs = {"image": resolve_image(args.image)}
-    net, device, settings = _prepare(
-        args, inputs, [args.size], lambda net: net.check_layers(args.layers or STYLE_LAYERS)
-    )
+    layers = args.layers or STYLE_LAYERS
+    net, device, settings = _prepare(args, inputs, [args.size], lambda check: check(layers))
+    from .transfer import synthesize_texture
+
     settings = settings.updated(style_layers=args.layers)
     image = _load(inputs["image"], args.size, device)
     result = synthesize_texture(
@@ -513,8 +517,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupted optimisation still saves its best image (and ``--log``) first, but exits 130
     so that scripts and ``make`` do not take a cut-short run for a finished one.
     """
-    from .memory import out_of_memory_message
-
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
@@ -531,6 +533,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # an unexpected failure: still one line unless --debug
         if args.debug:
             raise
+        from .memory import out_of_memory_message
+
         advice = out_of_memory_message(err)
         print(f"nst: error: {advice}" if advice else
               f"nst: unexpected {type(err).__name__}: {err} (rerun with --debug for details)",

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 APP_NAME = "nst-utils"
 
@@ -48,6 +51,8 @@ def pick(class_value, fast_value):
 
 def default_device() -> torch.device:
     """``$NST_DEVICE`` if set, else the best available: CUDA, then Apple MPS, then CPU."""
+    import torch
+
     forced = os.environ.get("NST_DEVICE")
     if forced:
         return torch.device(forced)

@@ -20,12 +20,14 @@ import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .config import cache_dir, examples_dir
 from .errors import NSTError
 from .files import atomic_write
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 DOWNLOAD_TIMEOUT_S = 20

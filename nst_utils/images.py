@@ -35,12 +35,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .checks import SAVE_FORMATS, check_output_path
 from .errors import NSTError
 from .files import atomic_write
 
 MAX_SIZE = 8192
 ORIENTATION_TAG = 0x0112  # EXIF
-SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 ImageSource = str | os.PathLike | Image.Image | np.ndarray
 
 
@@ -195,21 +195,6 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 
 # --------------------------------------------------------------------------- saving
-
-
-def check_output_path(path: str | os.PathLike, protect: Iterable = ()) -> Path:
-    """``path`` as a :class:`Path` if an image can be saved there (suffix, not a folder, not
-    one of the inputs in ``protect``), else :class:`NSTError`: checked before any work."""
-    path = Path(path)
-    if path.suffix.lower() not in SAVE_FORMATS:
-        raise NSTError(f"{path}: cannot save as {path.suffix or 'no suffix'}; use .png or .jpg")
-    if path.is_dir():
-        raise NSTError(f"{path}: is a folder; give a file name such as {path / 'result.png'}")
-    if any(parent.exists() and not parent.is_dir() for parent in path.parents):
-        raise NSTError(f"{path}: a parent of the output path is a file, not a folder")
-    if any(path.resolve() == Path(p).resolve() for p in protect):
-        raise NSTError(f"{path}: refusing to overwrite an input image; choose another -o path")
-    return path
 
 
 def probe_size(path: str | os.PathLike, size: int) -> tuple[int, int]:

@@ -23,6 +23,10 @@ ARCHS = ("vgg19", "vgg19-caffe", "vgg16")
 BLOCK_DEPTHS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4), "vgg19-caffe": (2, 2, 4, 4, 4)}
 #: The torchvision model whose ``features`` have the same layout (keys and shapes).
 TORCHVISION_LAYOUT = {"vgg16": "vgg16", "vgg19": "vgg19", "vgg19-caffe": "vgg19"}
+#: The paper's content layer ("conv4_2" in Caffe, whose ReLUs run in place, so rectified).
+CONTENT_LAYERS = ("relu4_2",)
+#: The paper's style layers ("conv1_1" … "conv5_1", rectified), each weighted 1/5.
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 def layer_names(arch: str) -> tuple[str, ...]:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
 
 from . import color
+from .checks import MIN_SIZE, check_scales
 from .errors import NSTError
 from .objective import ContentTarget, Objective, StyleTarget, default_style_weight
 from .optimize import Result, initial_image, optimize
@@ -32,8 +32,6 @@ from .spatial import MaskedStyleTarget, load_mask
 from .styles import Source, StyleSpec, as_specs, normalized
 from .transfer import Settings
 from .vgg import VGGFeatures
-
-MIN_SIZE = 16  # shorter side: four 2x2 poolings still leave one position
 
 
 @dataclass
@@ -135,18 +133,6 @@ def _steps(steps_per_scale, n: int, default: int) -> list[int]:
     if len(steps) != n:
         raise NSTError(f"give one step count per scale: {len(steps)} for {n} scales")
     return steps
-
-
-def check_scales(scales: Sequence[int]) -> list[int]:
-    """Scales as a list of increasing sizes of at least :data:`MIN_SIZE` px."""
-    scales = [int(s) for s in scales]
-    if not scales:
-        raise NSTError("give at least one scale, e.g. --scales 128,256")
-    if any(s < MIN_SIZE for s in scales) or any(b <= a for a, b in pairwise(scales)):
-        raise NSTError(
-            f"scales {','.join(map(str, scales))}: sizes must increase and be >= {MIN_SIZE} px"
-        )
-    return scales
 
 
 def _merge(stages: list[Result], scales: list[int], image: torch.Tensor) -> MultiscaleResult:

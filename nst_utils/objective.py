@@ -18,13 +18,10 @@ from dataclasses import dataclass
 import torch
 
 from .fused_style import style_term
+from .layers import CONTENT_LAYERS, STYLE_LAYERS
 from .losses import NORMALIZATIONS, content_loss, gram_matrix, style_loss, total_variation
 from .vgg import VGGFeatures
 
-#: The paper's content layer ("conv4_2" in Caffe, whose ReLUs run in place, so rectified).
-CONTENT_LAYERS = ("relu4_2",)
-#: The paper's style layers ("conv1_1" … "conv5_1", rectified), each weighted 1/5.
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 #: β with α = 1 on torchvision's networks (ImageNet-normalised input): with the kit's loss
 #: normalisation, β/α from about 0.1 (content dominates) to 1000 (style dominates) spans the
 #: paper's Fig. 3; 100 gives a clearly painted photo.

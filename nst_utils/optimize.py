@@ -54,18 +54,21 @@ from tqdm.auto import tqdm
 
 from . import memory, openmp
 from .allocator import keep_freed_memory
+from .checks import INITS, OPTIMIZERS, PRECISIONS
 from .errors import NSTError
 from .objective import LossTerms, Objective
 
-OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "style", "noise")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 #: L-BFGS's line search (torch's ``line_search_fn``); ``None`` would make the step length
 #: depend on the loss's scale.
 LINE_SEARCH = "strong_wolfe"
+#: Evaluations one L-BFGS iteration may spend: its start (often reused) and up to 24 trial
+#: steps of the line search (torch's own limit is 25). torch derives the budget from
+#: ``max_iter`` (``max_iter * 5 // 4``), which with one iteration per step would be 1 and would
+#: leave the line search no trial beyond the first: a step that overshoots is then dropped.
+MAX_EVALUATIONS = 25
 #: How far outside ``[0, 1]`` a pixel may stray during a run before all are clipped back.
 PIXEL_SLACK = 0.05
-PRECISIONS = ("fp32", "bf16")
 
 Callback = Callable[[int, torch.Tensor, dict[str, float]], None]
 
@@ -174,6 +177,7 @@ def _make_optimizer(name: str, x: torch.Tensor, lr: float | None) -> torch.optim
         [x],
         lr=lr,
         max_iter=1,
+        max_eval=MAX_EVALUATIONS,
         history_size=100,
         tolerance_grad=0.0,
         tolerance_change=0.0,

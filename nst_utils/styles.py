@@ -15,15 +15,26 @@ On the command line a style is written ``NAME_OR_FILE[:WEIGHT]``, e.g. ``starry_
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING, Union
 
 from .errors import NSTError
 
-Source = str | Path | torch.Tensor
+if TYPE_CHECKING:
+    import torch
+
+#: A file, an example name or an image tensor.
+Source = Union[str, Path, "torch.Tensor"]
+
+
+def _is_tensor(value) -> bool:
+    """True for a torch tensor, without importing torch: if torch is not loaded yet, no
+    tensor exists (the command line parses its styles before loading it)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,7 @@ class StyleSpec:
     @property
     def label(self) -> str:
         """A short name for titles and messages."""
-        if torch.is_tensor(self.source):
+        if _is_tensor(self.source):
             return f"image {tuple(self.source.shape[-2:])}"
         return Path(str(self.source)).stem
 
@@ -76,7 +87,7 @@ def parse_style_spec(spec: str) -> StyleSpec:
 
 def _group_key(spec: StyleSpec):
     mask = spec.mask
-    if torch.is_tensor(mask):
+    if _is_tensor(mask):
         return ("tensor", id(mask))
     return ("path", None if mask is None else str(mask))
 
@@ -114,6 +125,6 @@ def as_specs(style: Source | StyleSpec | Sequence) -> list[StyleSpec]:
     """One source, a :class:`StyleSpec`, or a list of specs / ``(source, weight)`` pairs."""
     if isinstance(style, StyleSpec):
         return [style]
-    if torch.is_tensor(style) or isinstance(style, str | Path):
+    if _is_tensor(style) or isinstance(style, str | Path):
         return [StyleSpec(style)]
     return [s if isinstance(s, StyleSpec) else StyleSpec(*s) for s in style]

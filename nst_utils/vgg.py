@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from . import weights as weights_lib
+from .checks import POOLINGS
 from .config import default_device
 from .layers import BLOCK_DEPTHS, check_layers, layer_names
 
@@ -48,7 +49,6 @@ INPUT_NORMALIZATION = {
     "vgg19-caffe": (tuple(m / 255 for m in CAFFE_MEAN_RGB), (1 / 255,) * 3),
 }
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)
-POOLINGS = ("max", "avg")
 
 
 def _build_layers(arch: str, pooling: str) -> nn.Sequential:

@@ -126,7 +126,10 @@ def test_save_every_with_scales_keeps_every_scales_snapshots(pictures, tmp_path,
     args = ["stylize", content, style, "-o", out, "--save-every", "2", "--scales", "32,48", *FAST]
     assert run(args, capsys)[0] == 0
     assert sorted(p.name for p in tmp_path.glob("r-*.png")) == [
-        "r-32px-00002.png", "r-32px-00004.png", "r-48px-00002.png", "r-48px-00004.png"
+        "r-32px-00002.png",
+        "r-32px-00004.png",
+        "r-48px-00002.png",
+        "r-48px-00004.png",
     ]
 
 
@@ -263,3 +266,70 @@ def test_nst_arch_accepts_the_caffe_network(pictures, tmp_path, capsys, monkeypa
     code, _, err = run([*args, "--quiet"], capsys)
     assert code == 0, err
     assert json.loads(log.read_text())["arch"] == "vgg19-caffe"
+
+
+ARGUMENT_MISTAKES = {
+    "missing input": (["stylize", "no-such-photo.png", "chelsea", "-o", "{out}"], "file not found"),
+    "output format": (["stylize", "chelsea", "coffee", "-o", "{out}.gif"], "cannot save as .gif"),
+    "overwrite": (["stylize", "chelsea", "coffee", "-o", "{chelsea}"], "overwrite an input"),
+    "layer": (
+        ["stylize", "chelsea", "coffee", "-o", "{out}", "--style-layers", "relu9_1"],
+        "unknown layer",
+    ),
+    "layer of VGG-16": (
+        [
+            "stylize",
+            "chelsea",
+            "coffee",
+            "-o",
+            "{out}",
+            "--arch",
+            "vgg16",
+            "--style-layers",
+            "relu5_4",
+        ],
+        "for vgg16",
+    ),
+    "scales": (["stylize", "chelsea", "coffee", "-o", "{out}", "--scales", "8,64"], ">= 16 px"),
+    "weight": (["stylize", "chelsea", "coffee:abc", "-o", "{out}"], "is not a number"),
+    "masks": (
+        [
+            "stylize",
+            "chelsea",
+            "coffee",
+            "-o",
+            "{out}",
+            "--style-mask",
+            "chelsea",
+            "--style-mask",
+            "coffee",
+        ],
+        "mask",
+    ),
+    "content layer": (
+        ["reconstruct-content", "chelsea", "--layer", "relu4_9", "-o", "{out}"],
+        "unknown layer",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", ARGUMENT_MISTAKES)
+def test_argument_mistakes_are_reported_before_torch_is_imported(mistake, tmp_path):
+    """Importing torch alone takes 1-2 s: every mistake the arguments reveal is reported
+    without it (issue 14: "well under a second"), as one line, exit 1, nothing written."""
+    from nst_utils.examples import resolve_image
+
+    argv, expected = ARGUMENT_MISTAKES[mistake]
+    out = tmp_path / "out.png"
+    argv = [a.format(out=out, chelsea=resolve_image("chelsea")) for a in argv]
+    probe = (
+        "import sys\nfrom nst_utils.cli import main\n"
+        f"status = main({argv!r})\n"
+        "print('torch imported' if 'torch' in sys.modules else 'torch not imported')\n"
+        "sys.exit(status)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert expected in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stdout.strip() == "torch not imported"
+    assert list(tmp_path.iterdir()) == []
