@@ -111,17 +111,35 @@ def cluster_order(gram: torch.Tensor) -> torch.Tensor:
 
 
 def show_gram(
-    gram: torch.Tensor, title: str, *, order: torch.Tensor | None = None, ax=None
+    gram: torch.Tensor,
+    title: str,
+    *,
+    order: torch.Tensor | None = None,
+    ax=None,
+    vmax: float | None = None,
+    colorbar: bool = True,
 ) -> Figure:
-    """Heatmap of one ``(N, N)`` Gram matrix (log scale), channels reordered by ``order``."""
+    """Heatmap of one ``(N, N)`` Gram matrix as ``log(1 + G)``, channels reordered by ``order``.
+
+    ``vmax`` fixes the top of the colour scale (the bottom is 0), so that several heatmaps
+    drawn with one ``vmax`` and one ``order`` can be compared; ``colorbar=False`` leaves the
+    colour bar to the caller (one bar for several heatmaps).
+    """
     g = gram.detach().squeeze(0).float().cpu()
     if order is not None:
         g = g[order][:, order]
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
-    shown = ax.imshow(torch.log1p(g.clamp_min(0)).numpy(), cmap="magma")
+    shown = ax.imshow(
+        torch.log1p(g.clamp_min(0)).numpy(),
+        cmap="magma",
+        vmin=None if vmax is None else 0.0,
+        vmax=vmax,
+        interpolation="nearest",
+    )
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("channel")
     ax.set_ylabel("channel")
-    ax.figure.colorbar(shown, ax=ax, fraction=0.046, label="log(1 + G)")
+    if colorbar:
+        ax.figure.colorbar(shown, ax=ax, fraction=0.046, label="log(1 + G)")
     return ax.figure

@@ -1,10 +1,12 @@
 """End to end in a real browser: JupyterLab 4 + ipywidgets 8 + headless Chromium.
 
 Starts JupyterLab on a free localhost port with a random token and throw-away config,
-runtime, settings and workspace folders; opens notebook 01, runs all cells from the Run
-menu, waits for the kernel to go idle, changes the layer of the feature-map explorer and
-checks that the picture changed and that no cell shows an error. Screenshots are kept in
-``test-output/browser/``. Skips when Chromium or Playwright is missing.
+runtime, settings and workspace folders; for each explorer that only needs a forward pass
+(notebook 01's feature-map explorer, notebook 03's Gram-matrix explorer) opens its notebook,
+runs all cells from the Run menu, waits for the kernel to go idle, checks that the explorer
+rendered, changes its layer, checks that the picture and the title changed and that no cell
+shows an error. Screenshots are kept in ``test-output/browser/<notebook>/``. Skips when
+Chromium or Playwright is missing.
 
 Run with ``make test-browser`` (``NST_FAST=1 pytest -m browser tests/test_browser.py``).
 """
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,8 +31,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOK = "notebooks/01_cnn_features.ipynb"
-ARTIFACTS = REPO / "test-output" / "browser"
+ARTIFACTS_ROOT = REPO / "test-output" / "browser"
 CHROMIUM = os.environ.get("NST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -41,7 +43,38 @@ CHROMIUM_ARGS = [
 ]
 SERVER_START_S = 90
 RUN_ALL_S = 150
-NEW_LAYER = "relu4_1"
+
+
+@dataclass(frozen=True)
+class ExplorerCase:
+    """Where an explorer lives and how to find its parts in the page."""
+
+    notebook: str
+    explorer: str  # CSS selector of the explorer's box
+    image: str  # its main picture
+    title: str  # the line that names the layer shown
+    first_layer: str
+    new_layer: str
+
+
+EXPLORERS = [
+    ExplorerCase(
+        "notebooks/01_cnn_features.ipynb",
+        ".nst-feature-explorer",
+        "img.nst-feature-image",
+        ".nst-feature-title",
+        first_layer="relu2_1",
+        new_layer="relu4_1",
+    ),
+    ExplorerCase(
+        "notebooks/03_style_reconstruction.ipynb",
+        ".nst-gram-explorer",
+        "img.nst-gram-image",
+        ".nst-gram-title",
+        first_layer="relu1_1",
+        new_layer="relu4_1",
+    ),
+]
 
 #: JupyterLab settings for a deterministic test: every cell kept in the page, no autosave
 #: (the run must not write outputs into the committed notebook), no news or update checks.
@@ -116,9 +149,9 @@ def lab(tmp_path):
     shared = REPO.parent / "shared" / "images"
     if "NST_EXAMPLES_DIR" not in env and shared.exists():
         env["NST_EXAMPLES_DIR"] = str(shared)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = ARTIFACTS / "jupyterlab.log"
-    notebook_bytes = (REPO / NOTEBOOK).read_bytes()
+    ARTIFACTS_ROOT.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS_ROOT / "jupyterlab.log"
+    notebooks = {path: path.read_bytes() for path in (REPO / "notebooks").glob("*.ipynb")}
     with open(log, "w") as log_file:
         proc = subprocess.Popen(
             [
@@ -142,9 +175,11 @@ def lab(tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-        if (REPO / NOTEBOOK).read_bytes() != notebook_bytes:  # never leave outputs behind
-            (REPO / NOTEBOOK).write_bytes(notebook_bytes)
-            pytest.fail(f"JupyterLab saved {NOTEBOOK}; the committed file was restored")
+        saved = [path for path, data in notebooks.items() if path.read_bytes() != data]
+        for path in saved:  # never leave outputs behind
+            path.write_bytes(notebooks[path])
+        if saved:
+            pytest.fail(f"JupyterLab saved {[p.name for p in saved]}; the files were restored")
 
 
 def _run_all_cells(page) -> None:
@@ -157,12 +192,15 @@ def _run_all_cells(page) -> None:
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
 
-def test_feature_explorer_in_jupyterlab(lab):
+@pytest.mark.parametrize("case", EXPLORERS, ids=lambda c: Path(c.notebook).stem)
+def test_explorer_in_jupyterlab(lab, case):
     chromium = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
     if not chromium:
         pytest.skip("Chromium is not installed (apt-get install -y chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     base, token = lab
+    artifacts = ARTIFACTS_ROOT / Path(case.notebook).stem
+    artifacts.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     console: list[str] = []
     with sync_api.sync_playwright() as p:
@@ -170,29 +208,29 @@ def test_feature_explorer_in_jupyterlab(lab):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-            page.goto(f"{base}/lab/tree/{NOTEBOOK}?reset&token={token}")
+            page.goto(f"{base}/lab/tree/{case.notebook}?reset&token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
             page.wait_for_function(KERNEL_IDLE, timeout=60_000)
             _run_all_cells(page)
             page.wait_for_function(ALL_CODE_CELLS_RAN, timeout=RUN_ALL_S * 1000, polling=500)
             ran_s = time.monotonic() - start
-            page.screenshot(path=ARTIFACTS / "01_after_run_all.png")
+            page.screenshot(path=artifacts / "01_after_run_all.png")
 
-            explorer = page.locator(".nst-feature-explorer")
+            explorer = page.locator(case.explorer)
             explorer.wait_for(timeout=30_000)
             explorer.scroll_into_view_if_needed()
-            image = explorer.locator("img.nst-feature-image")
-            title = explorer.locator(".nst-feature-title")
+            image = explorer.locator(case.image)
+            title = explorer.locator(case.title)
             image.wait_for(timeout=30_000)
             page.wait_for_function(
                 "(el) => el.complete && el.naturalWidth > 0", arg=image.element_handle()
             )
             before_src = image.get_attribute("src")
-            before = image.screenshot(path=ARTIFACTS / "02_feature_map_before.png")
-            explorer.screenshot(path=ARTIFACTS / "02_explorer_before.png")
-            assert "relu2_1" in title.inner_text()
+            before = image.screenshot(path=artifacts / "02_picture_before.png")
+            explorer.screenshot(path=artifacts / "02_explorer_before.png")
+            assert case.first_layer in title.inner_text()
 
-            explorer.locator(".nst-layer select").select_option(NEW_LAYER)
+            explorer.locator(".nst-layer select").select_option(case.new_layer)
             page.wait_for_function(
                 "([el, src]) => el.getAttribute('src') !== src && el.complete"
                 " && el.naturalWidth > 0",
@@ -201,12 +239,12 @@ def test_feature_explorer_in_jupyterlab(lab):
             )
             page.wait_for_function(
                 "([el, name]) => el.innerText.includes(name)",
-                arg=[title.element_handle(), NEW_LAYER],
+                arg=[title.element_handle(), case.new_layer],
                 timeout=30_000,
             )
-            after = image.screenshot(path=ARTIFACTS / "03_feature_map_after.png")
-            explorer.screenshot(path=ARTIFACTS / "03_explorer_after.png")
-            assert after != before, "the feature map did not change with the layer"
+            after = image.screenshot(path=artifacts / "03_picture_after.png")
+            explorer.screenshot(path=artifacts / "03_explorer_after.png")
+            assert after != before, "the picture did not change with the layer"
 
             stderr = page.locator(
                 '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
@@ -215,14 +253,14 @@ def test_feature_explorer_in_jupyterlab(lab):
             widget_errors = page.locator(
                 ".jp-OutputArea-output", has_text="Error displaying widget"
             ).count()
-            page.screenshot(path=ARTIFACTS / "04_final.png", full_page=True)
+            page.screenshot(path=artifacts / "04_final.png", full_page=True)
         finally:
-            (ARTIFACTS / "console.log").write_text("\n".join(console))
+            (artifacts / "console.log").write_text("\n".join(console))
             browser.close()
     assert not errors, "cells show errors:\n" + "\n---\n".join(errors)
     assert widget_errors == 0, "a widget could not be displayed"
     total_s = time.monotonic() - start
-    (ARTIFACTS / "timing.json").write_text(
+    (artifacts / "timing.json").write_text(
         json.dumps({"run_all_s": round(ran_s, 1), "total_s": round(total_s, 1)})
     )
     assert total_s < 170, f"the browser test took {total_s:.0f} s"

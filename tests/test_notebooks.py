@@ -45,19 +45,35 @@ def test_goals_fast_mode_and_exercises(path):
     assert exercises >= 2, "ends with exercises whose solutions can be revealed"
 
 
-SOLUTION = re.compile(r"<details>.*?```python\n(.*?)```.*?</details>", re.S)
+DETAILS = re.compile(r"<details>(.*?)</details>", re.S)
+PYTHON = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def revealed_code(markdown: str) -> list[str]:
+    """The Python blocks inside ``<details>`` blocks, in order. A block without code (an
+    answer in words) adds nothing and does not swallow the next block's code."""
+    return [code for block in DETAILS.findall(markdown) for code in PYTHON.findall(block)]
 
 
 def solutions(path: Path) -> list[str]:
     """The code of every revealed solution of a notebook, in order."""
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-    return SOLUTION.findall(text)
+    return revealed_code(
+        "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    )
 
 
-# Notebooks whose revealed solutions are run here. Issue 13: 01 and 03 still fail this check
-# (their solutions were never executed) and must be fixed and added.
-SOLUTIONS_CHECKED = [nb for nb in NOTEBOOKS if nb.stem[:2] in ("00", "02", "04", "05", "06")]
+def test_revealed_code_is_found_block_by_block():
+    markdown = (
+        "<details>an answer in words</details>\n```python\noutside = 0\n```\n"
+        "<details>\n```python\na = 1\n```\n</details>"
+        "<details>```python\nb = 2\n```\ntext\n```python\nc = 3\n```</details>"
+    )
+    assert revealed_code(markdown) == ["a = 1\n", "b = 2\n", "c = 3\n"]
+
+
+# Every notebook's revealed solutions are run here (issue 13).
+SOLUTIONS_CHECKED = NOTEBOOKS
 
 
 @pytest.mark.parametrize("path", SOLUTIONS_CHECKED, ids=lambda p: p.stem)
