@@ -234,8 +234,9 @@ class _Evaluations:
         return terms.total * self.scale
 
 
-def _project(x: torch.Tensor) -> None:
-    """Clip the pixels into ``[0, 1]`` once they stray more than :data:`PIXEL_SLACK` outside.
+def _project(x: torch.Tensor) -> bool:
+    """Clip the pixels into ``[0, 1]`` once they stray more than :data:`PIXEL_SLACK` outside;
+    True if it did.
 
     Clipping moves the image, so L-BFGS must evaluate it afresh: doing it only past a small
     slack, not after every step, saves that evaluation on most iterations.
@@ -243,6 +244,23 @@ def _project(x: torch.Tensor) -> None:
     with torch.no_grad():
         if x.min() < -PIXEL_SLACK or x.max() > 1 + PIXEL_SLACK:
             x.clamp_(0, 1)
+            return True
+    return False
+
+
+def _record_step_taken(opt: torch.optim.Optimizer, x: torch.Tensor, before: torch.Tensor) -> None:
+    """After a clip, tell L-BFGS the step the image really took.
+
+    L-BFGS learns the curvature from pairs :math:`s_k = x_{k+1} - x_k`,
+    :math:`y_k = g_{k+1} - g_k`, and takes :math:`s_k` to be the step it proposed
+    (``t * d``). A clip moves :math:`x_{k+1}`, so that pair would describe a step never taken
+    and spoil the next directions (deep reconstructions from noise clip nearly every
+    iteration). Storing the actual displacement keeps every pair a true secant.
+    """
+    state = opt.state[x]
+    if "d" in state:
+        state["d"] = (x.detach() - before).flatten()
+        state["t"] = 1.0
 
 
 def _detached(terms: LossTerms) -> LossTerms:
@@ -292,7 +310,8 @@ def optimize(
             closure.new_iteration()
             before = x.detach().clone()
             opt.step(closure)
-            _project(x)
+            if _project(x) and optimizer == "lbfgs":
+                _record_step_taken(opt, x, before)
             terms, image = closure.first
             losses = terms.as_floats()
             if not math.isfinite(losses["total"]):
