@@ -203,8 +203,13 @@ def _host_limits() -> list[tuple[float | None, str]]:
 
 
 def _meminfo(field_name: str) -> float | None:
+    return _proc_field("/proc/meminfo", field_name)
+
+
+def _proc_field(path: str, field_name: str) -> float | None:
+    """A ``Name:  123 kB`` line of a /proc file, in bytes; None if absent or unreadable."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in Path(path).read_text().splitlines():
             if line.startswith(f"{field_name}:"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
@@ -239,13 +244,7 @@ def _address_space_room() -> float | None:
 
 
 def _status_bytes(field_name: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(f"{field_name}:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    return _proc_field("/proc/self/status", field_name)
 
 
 # --------------------------------------------------------------------------- the check
