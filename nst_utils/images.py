@@ -1,4 +1,8 @@
-"""Pictures in and out: any image file or array becomes an RGB tensor in ``[0, 1]``.
+"""Pictures in and out: one loader, one resampling filter, one way to save.
+
+:func:`load_image` turns a file, an example name, a Pillow image, an array or a tensor into a
+``(1, 3, H, W)`` RGB tensor in ``[0, 1]``; :func:`resize` is the kit's only resampling filter
+(bicubic, antialiased), used for every source and by every module that changes an image's size.
 
 Rules for turning a Pillow image into RGB (:func:`to_rgb`):
 
@@ -17,8 +21,9 @@ mode                        becomes
 ``LAB``, ``HSV``
 ==========================  ==============================================================
 
-EXIF orientation is applied first, so a phone photo stands the right way up. Sizes are always
-the **longest side**; the aspect ratio is kept.
+EXIF orientation is applied first, so a phone photo stands the right way up. Files are decoded
+at full resolution and resized as tensors, like every other source. Sizes are always the
+**longest side**; the aspect ratio is kept (:func:`shape_for`).
 
 Every problem with a file is an :class:`~nst_utils.errors.NSTError` with one line that names
 the file, says what is wrong and what to do.
@@ -37,35 +42,68 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .checks import SAVE_FORMATS, check_output_path
 from .errors import NSTError
+from .examples import resolve_image
 from .files import atomic_write
 
 MAX_SIZE = 8192
 ORIENTATION_TAG = 0x0112  # EXIF
-ImageSource = str | os.PathLike | Image.Image | np.ndarray
+#: A file, an example name, a Pillow image, an array or a tensor.
+ImageSource = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
 
 # --------------------------------------------------------------------------- loading
 
 
 def load_image(source: ImageSource, size: int | None = None) -> torch.Tensor:
-    """A ``(1, 3, H, W)`` float32 tensor in ``[0, 1]``; ``size`` is the longest side."""
+    """A ``(1, 3, H, W)`` float32 CPU tensor in ``[0, 1]``; ``size`` is the longest side.
+
+    ``source`` is a file path, an example name (a string that is not an existing file goes
+    through :func:`nst_utils.examples.resolve_image`), a Pillow image, an array or a tensor
+    (``(3, H, W)`` or ``(1, 3, H, W)``, values clipped to ``[0, 1]``). Every source is first
+    turned into a tensor at its own resolution and only then resized by :func:`resize`, so a
+    file and a tensor of the same picture give identical pixels at any ``size``.
+    """
     if size is not None:
         check_size(size)
-    if isinstance(source, np.ndarray):
-        image = _from_array(source)
-    elif isinstance(source, Image.Image):
-        image = to_rgb(ImageOps.exif_transpose(source))
+    if isinstance(source, torch.Tensor):
+        image = _from_tensor(source)
     else:
-        image = _open(Path(source))
-    if size is not None:
-        image = _resize_pil(image, size)
+        image = _as_tensor(_decode(source))
+    return image if size is None else resize_longest(image, size)
+
+
+def _decode(source: ImageSource) -> Image.Image:
+    """Any non-tensor source as an RGB Pillow image at its own resolution."""
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    if isinstance(source, Image.Image):
+        return to_rgb(ImageOps.exif_transpose(source))
+    if isinstance(source, str) and not Path(source).exists():
+        return _open(resolve_image(source))
+    return _open(Path(source))
+
+
+def _as_tensor(image: Image.Image) -> torch.Tensor:
     array = np.asarray(image, dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
+def _from_tensor(image: torch.Tensor) -> torch.Tensor:
+    """A ``(3, H, W)`` or ``(1, 3, H, W)`` tensor as a float32 CPU copy clipped to [0, 1]."""
+    shape = tuple(image.shape)
+    if image.dim() == 3:
+        image = image.unsqueeze(0)
+    if image.dim() != 4 or image.shape[:2] != (1, 3):
+        raise NSTError(f"tensor of shape {shape}: expected (3, H, W) or (1, 3, H, W) RGB")
+    if min(image.shape[-2:]) < 1:
+        raise NSTError(f"tensor of shape {shape}: the image is empty")
+    image = image.detach().to("cpu", torch.float32)
+    return torch.nan_to_num(image).clamp(0, 1).contiguous()
+
+
 def check_size(size: int) -> None:
     """``size`` must be a whole number of pixels between 1 and :data:`MAX_SIZE`."""
-    if not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_SIZE:
         raise NSTError(f"impossible image size {size!r}: give a longest side from 1 to {MAX_SIZE}")
 
 
@@ -141,28 +179,36 @@ def _scale_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
     return (np.clip(values / top, 0, 1) * 255).round().astype(np.uint8)
 
 
-def _resize_pil(image: Image.Image, size: int) -> Image.Image:
-    w, h = image.size
-    scale = size / max(w, h)
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return image if new == (w, h) else image.resize(new, Image.Resampling.LANCZOS)
+# --------------------------------------------------------------------------- resizing
+
+
+def shape_for(size: int, shape: tuple[int, int]) -> tuple[int, int]:
+    """``(h, w)`` scaled so that the longest side is ``size``, aspect ratio kept (≥ 1 px)."""
+    check_size(size)
+    h, w = shape
+    scale = size / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def resize(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """The kit's one resampling filter: ``(B, C, H, W)`` resized to ``shape = (h, w)``.
+
+    Bicubic with antialiasing (a low-pass filter as wide as the scale factor when shrinking,
+    so fine detail averages out instead of aliasing), clipped to ``[0, 1]`` because the
+    bicubic kernel overshoots at sharp edges. Returns ``image`` itself when nothing changes.
+    """
+    shape = (int(shape[0]), int(shape[1]))
+    if tuple(image.shape[-2:]) == shape:
+        return image
+    resized = torch.nn.functional.interpolate(
+        image, size=shape, mode="bicubic", antialias=True, align_corners=False
+    )
+    return resized.clamp(0, 1)
 
 
 def resize_longest(image: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize a ``(B, C, H, W)`` tensor so its longest side is ``size`` (antialiased)."""
-    check_size(size)
-    h, w = image.shape[-2:]
-    scale = size / max(h, w)
-    new = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return image if new == (h, w) else _resample(image, new)
-
-
-def _resample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bicubic, antialiased resize of a ``(B, C, H, W)`` tensor to ``size``, kept in [0, 1]."""
-    resized = torch.nn.functional.interpolate(
-        image, size=size, mode="bicubic", antialias=True, align_corners=False
-    )
-    return resized.clamp(0, 1)
+    """:func:`resize` a ``(B, C, H, W)`` tensor so that its longest side is ``size``."""
+    return resize(image, shape_for(size, tuple(image.shape[-2:])))
 
 
 def match_size(image: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -176,7 +222,7 @@ def match_size(image: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     else:
         keep = max(1, round(h * tw / th))
         image = image[..., (w - keep) // 2 : (w - keep) // 2 + keep]
-    return image if tuple(image.shape[-2:]) == (th, tw) else _resample(image, (th, tw))
+    return resize(image, (th, tw))
 
 
 # --------------------------------------------------------------------------- showing
@@ -208,8 +254,7 @@ def probe_size(path: str | os.PathLike, size: int) -> tuple[int, int]:
                 w, h = h, w
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return tuple(load_image(path, size).shape[-2:])  # its one-line error, or the size
-    scale = size / max(w, h)
-    return max(1, round(h * scale)), max(1, round(w * scale))
+    return shape_for(size, (h, w))
 
 
 def save_image(

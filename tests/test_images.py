@@ -10,9 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_utils import images
 from nst_utils.errors import NSTError
-from nst_utils.images import load_image, match_size, save_image, to_rgb
+from nst_utils.examples import bundled_images
+from nst_utils.images import (
+    load_image,
+    match_size,
+    resize,
+    resize_longest,
+    save_image,
+    shape_for,
+    to_rgb,
+)
 
 
 def pixel(t: torch.Tensor, y: int = 0, x: int = 0) -> list[float]:
@@ -95,7 +103,87 @@ def test_size_is_the_longest_side_and_keeps_aspect():
     assert load_image(image, 60).shape == (1, 3, 20, 60)
     assert load_image(image.rotate(90, expand=True), 60).shape == (1, 3, 60, 20)
     assert load_image(image, 600).shape == (1, 3, 200, 600)  # upsampling allowed
-    assert images.resize_longest(torch.rand(1, 3, 10, 40), 20).shape == (1, 3, 5, 20)
+    assert resize_longest(torch.rand(1, 3, 10, 40), 20).shape == (1, 3, 5, 20)
+
+
+@pytest.mark.parametrize(
+    ("size", "shape", "expected"),
+    [(60, (100, 300), (20, 60)), (60, (300, 100), (60, 20)), (5, (1, 1000), (1, 5)),
+     (7, (7, 7), (7, 7)), (640, (480, 320), (640, 427))],
+)  # fmt: skip
+def test_shape_for_keeps_the_aspect(size, shape, expected):
+    assert shape_for(size, shape) == expected
+
+
+# --------------------------------------------------------------------------- one filter
+
+
+@pytest.fixture(scope="module")
+def photo_file(tmp_path_factory) -> Path:
+    """A lossless 97x131 picture with edges, gradients and noise."""
+    rng = np.random.default_rng(3)
+    array = rng.integers(0, 256, (97, 131, 3), dtype=np.uint8)
+    array[20:60, 30:90] = (250, 10, 10)
+    path = tmp_path_factory.mktemp("pictures") / "photo.png"
+    Image.fromarray(array).save(path)
+    return path
+
+
+@pytest.mark.parametrize("size", [None, 40, 64, 131, 200])
+def test_every_source_of_one_picture_gives_identical_pixels(photo_file, size):
+    """One filter for all: a file, its tensor, its array and its Pillow image agree exactly."""
+    from_file = load_image(photo_file, size)
+    full = load_image(photo_file)
+    array = np.asarray(Image.open(photo_file))
+    sources = {
+        "tensor": full,
+        "3-d tensor": full[0].clone(),
+        "array": array,
+        "Pillow": Image.open(photo_file),
+        "path as str": str(photo_file),
+    }
+    for name, source in sources.items():
+        assert torch.equal(load_image(source, size), from_file), name
+    if size is not None:
+        assert torch.equal(resize_longest(full, size), from_file)
+        assert max(from_file.shape[-2:]) == size
+
+
+def test_example_names_load_like_their_files():
+    path = bundled_images()["chelsea"]
+    assert torch.equal(load_image("chelsea", 48), load_image(path, 48))
+    with pytest.raises(NSTError, match="neither a file nor an example name"):
+        load_image("no_such_picture", 48)
+
+
+def test_the_filter_is_antialiased_and_stays_in_range():
+    stripes = torch.zeros(1, 3, 64, 64)
+    stripes[..., ::4] = 1.0  # one bright column in four: point sampling at 1/4 misses them all
+    small = resize(stripes, (16, 16))
+    assert small.shape == (1, 3, 16, 16)
+    # averaged to their mean, 0.25, away from the borders (point sampling gives 0 everywhere)
+    assert torch.allclose(small[..., 2:-2], torch.tensor(0.25), atol=1e-3)
+    edge = torch.zeros(1, 1, 8, 8)
+    edge[..., 4:] = 1.0
+    big = resize(edge, (8, 31))  # bicubic overshoots at an edge: clipped to [0, 1]
+    assert big.min() == 0.0 and big.max() == 1.0
+    assert resize(edge, (8, 8)) is edge  # nothing to do
+
+
+def test_tensor_sources_are_copied_checked_and_clipped():
+    source = torch.full((1, 3, 4, 5), 0.5, dtype=torch.float64)
+    source[0, 0, 0, 0] = 7.0
+    out = load_image(source)
+    assert out.dtype == torch.float32 and out.shape == (1, 3, 4, 5)
+    assert out[0, 0, 0, 0] == 1.0 and source[0, 0, 0, 0] == 7.0
+    same = torch.rand(1, 3, 4, 5)
+    loaded = load_image(same)
+    loaded.zero_()
+    assert same.sum() > 0  # the loader returns a copy
+    for shape in [(1, 4, 5), (2, 3, 4, 5), (1, 1, 3, 4, 5), (3, 0, 5)]:
+        with pytest.raises(NSTError, match="tensor of shape") as err:
+            load_image(torch.zeros(shape))
+        assert "\n" not in str(err.value)
 
 
 def test_arrays():
