@@ -7,6 +7,9 @@ A name is looked up in this order (:func:`resolve_image`):
 3. a downloadable example from ``data/examples.json`` (``tubingen``, ``starry_night``, …),
    found, in turn, in ``$NST_EXAMPLES_DIR``, in the cache, or downloaded from its pinned URL.
    Every copy is checked against the SHA-256 in the manifest before it is used.
+
+Notebooks load examples with :func:`load_example`, which falls back to a bundled picture (with
+one line that says so) when a download is impossible, so every notebook also runs offline.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .config import cache_dir, examples_dir
 from .errors import NSTError
@@ -163,15 +166,33 @@ def example_available(name: str) -> bool:
     return info is not None and _local_copy(info) is not None
 
 
-def try_load_example(name: str, size: int | None = None) -> torch.Tensor | None:
-    """Load an example, or print one line and return ``None`` if it cannot be had."""
+class Example(NamedTuple):
+    """A loaded example: the picture and the name it was really loaded from."""
+
+    image: torch.Tensor
+    name: str
+
+
+def load_example(
+    name: str, size: int | None = None, *, fallback: str | None = "swirls"
+) -> Example | None:
+    """Example ``name`` at longest side ``size``, or the bundled ``fallback`` if it cannot be had.
+
+    For notebooks that must run offline: when ``name`` is neither bundled nor downloadable
+    now, one line says why and which picture is used instead. ``fallback=None`` returns
+    ``None`` after that line (to skip the picture). The returned :class:`Example` unpacks as
+    ``image, used_name``.
+    """
     from .images import load_image
 
     try:
-        return load_image(resolve_image(name), size)
+        return Example(load_image(name, size), name)
     except NSTError as err:
-        print(f"{name} is not available: {err}")
-        return None
+        if fallback is None:
+            print(f"{name} is not available, skipped: {err}")
+            return None
+        print(f"{name} is not available, using the bundled {fallback} instead: {err}")
+        return Example(load_image(fallback, size), fallback)
 
 
 def list_examples() -> list[dict[str, str]]:

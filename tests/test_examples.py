@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import torch
 
 from nst_utils import examples
 from nst_utils.errors import NSTError
@@ -66,7 +67,29 @@ def test_corrupted_local_copy_is_skipped(shared_images, empty_cache, monkeypatch
         examples.fetch_example("starry_night")
     assert "NST_EXAMPLES_DIR" in str(err.value) and "\n" not in str(err.value)
     with pytest.warns(UserWarning, match="SHA-256"):  # the bad copy is reported every time
-        assert examples.try_load_example("starry_night", 32) is None
+        assert examples.load_example("starry_night", 32, fallback=None) is None
+
+
+def test_load_example_falls_back_with_one_line(shared_images, empty_cache, monkeypatch, capsys):
+    from nst_utils.images import load_image
+
+    monkeypatch.setenv("NST_EXAMPLES_DIR", str(shared_images))
+    offline(monkeypatch)
+    image, name = examples.load_example("tubingen", 40, fallback="chelsea")
+    assert name == "tubingen" and capsys.readouterr().out == ""
+    assert torch.equal(image, load_image(shared_images / "tubingen.jpg", 40))
+
+    monkeypatch.delenv("NST_EXAMPLES_DIR")  # offline, nothing cached: the download fails
+    image, name = examples.load_example("tubingen", 40, fallback="chelsea")
+    assert name == "chelsea" and torch.equal(image, load_image("chelsea", 40))
+    printed = capsys.readouterr().out.strip()
+    assert len(printed.splitlines()) == 1
+    assert printed.startswith("tubingen is not available, using the bundled chelsea instead")
+    assert "no network in this test" in printed
+
+    assert examples.load_example("tubingen", 40, fallback=None) is None
+    assert "skipped" in capsys.readouterr().out
+    assert examples.load_example("starry_night").name == "swirls"  # the default fallback
 
 
 def test_download_is_verified_and_cached(shared_images, empty_cache, monkeypatch):
