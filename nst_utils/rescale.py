@@ -1,4 +1,4 @@
-r"""The normalised VGG of the paper: every filter's mean activation is 1.
+r"""The paper's rescaled VGG: every filter's mean activation is 1.
 
 Gatys et al. (2015, *Methods*): "We used the feature space provided by the 16 convolutional and
 5 pooling layers of the 19 layer VGG-Network. We normalized the network by scaling the weights
@@ -6,6 +6,10 @@ such that the mean activation of each convolutional filter over images and posit
 to one. Such re-scaling can be done for the VGG network without changing its output, because
 it contains only rectifying linear activation functions and no normalization or pooling over
 feature maps."
+
+The paper calls this network *normalized*; the kit calls it **rescaled** (:func:`rescale_vgg`,
+:func:`rescaled_vgg`, ``net.rescaled``) because "normalise" already names the ImageNet input
+convention inside :class:`~nst_utils.vgg.VGGFeatures`.
 
 Let :math:`a^l_c` be channel :math:`c`'s rectified response at layer :math:`l` and
 :math:`m^l_c` its mean over a set of images and all positions. ReLU, max- and average-pooling
@@ -20,7 +24,8 @@ maps up to a positive scale per channel, each with mean 1 on those images. (The 
 as :math:`\tilde G_{ij} = G_{ij} / (m_i m_j)`, which rebalances the style layers: without it,
 layers whose responses are large dominate :math:`\sum_l w_l E_l`.
 
-The means are computed once from the kit's bundled images and cached as safetensors under
+The means are computed once from the kit's bundled images (``data/``, loaded by
+:func:`nst_utils.images.load_image`) and cached as safetensors under
 :func:`nst_utils.config.cache_dir`, keyed by architecture, pooling, the weights and the images.
 """
 
@@ -35,12 +40,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import config
+from .examples import bundled_images
+from .files import atomic_write
+from .images import load_image
 from .vgg import VGGFeatures
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-#: Bundled examples used when ``data/`` holds no pictures (see :mod:`nst_utils.examples`).
-FALLBACK_NAMES = ("chelsea", "coffee", "astronaut", "rocket")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 REFERENCE_SIZE = 128
 DEAD = 1e-8  # a channel that never fires on the images keeps its scale
 
@@ -52,14 +56,7 @@ def relu_names(net: VGGFeatures) -> tuple[str, ...]:
 
 def reference_images(size: int = REFERENCE_SIZE) -> list[torch.Tensor]:
     """The kit's bundled pictures (``data/``) at longest side ``size``, in name order."""
-    from .images import load_image
-
-    files = sorted(p for p in DATA_DIR.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        from .examples import resolve_image
-
-        files = [resolve_image(name) for name in FALLBACK_NAMES]
-    return [load_image(path, size) for path in files]
+    return [load_image(path, size) for path in bundled_images().values()]
 
 
 @torch.no_grad()
@@ -75,7 +72,7 @@ def channel_means(net: VGGFeatures, images: Sequence[torch.Tensor]) -> dict[str,
     return {name: (sums[name] / count[name]).float() for name in names}
 
 
-def normalize_vgg(
+def rescale_vgg(
     net: VGGFeatures,
     images: Sequence[torch.Tensor] | None = None,
     *,
@@ -94,7 +91,7 @@ def normalize_vgg(
             conv.weight.mul_(previous.view(1, -1, 1, 1) / m.view(-1, 1, 1, 1))
             conv.bias.div_(m)
             previous = m
-    out.normalized = True
+    out.rescaled = True
     return out
 
 
@@ -111,17 +108,17 @@ def _fingerprint(net: VGGFeatures, images: Sequence[torch.Tensor]) -> str:
 def cache_path(net: VGGFeatures, images: Sequence[torch.Tensor]) -> Path:
     """Where the means for this network and image set are cached."""
     name = f"{net.arch}-{net.pooling}-{_fingerprint(net, images)}.safetensors"
-    return config.cache_dir() / "normalized-vgg" / name
+    return config.cache_dir() / "rescaled-vgg" / name
 
 
-def normalized_vgg(
+def rescaled_vgg(
     net: VGGFeatures,
     images: Sequence[torch.Tensor] | None = None,
     *,
     cache: bool = True,
 ) -> VGGFeatures:
-    """:func:`normalize_vgg` with the means read from (or written to) the cache."""
-    if getattr(net, "normalized", False):
+    """:func:`rescale_vgg` with the means read from (or written to) the cache."""
+    if getattr(net, "rescaled", False):
         return net
     images = list(images) if images is not None else reference_images()
     path = cache_path(net, images)
@@ -130,8 +127,6 @@ def normalized_vgg(
     else:
         means = channel_means(net, images)
         if cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            save_file({k: v.contiguous().cpu() for k, v in means.items()}, str(tmp))
-            tmp.replace(path)
-    return normalize_vgg(net, means=means)
+            with atomic_write(path) as tmp:
+                save_file({k: v.contiguous().cpu() for k, v in means.items()}, str(tmp))
+    return rescale_vgg(net, means=means)

@@ -92,8 +92,9 @@ def _group_key(spec: StyleSpec):
     return ("path", None if mask is None else str(mask))
 
 
-def normalized(specs: Iterable[StyleSpec]) -> list[StyleSpec]:
-    r"""The specs with weights divided by the sum over the styles sharing their region.
+def blend_shares(specs: Iterable[StyleSpec]) -> list[StyleSpec]:
+    r"""The specs with each weight turned into its share :math:`\tilde w_s`: divided by the sum
+    over the styles sharing its region.
 
     Without masks this is :math:`w_s / \sum w`; raises :class:`NSTError` on a weight
     :math:`\le 0` and if there is no style at all.

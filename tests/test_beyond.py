@@ -18,10 +18,9 @@ from nst_utils.cli import main
 from nst_utils.errors import NSTError
 from nst_utils.images import load_image
 from nst_utils.multiscale import build_scale_objective, stylize_multiscale
-from nst_utils.normalize import channel_means, normalize_vgg, normalized_vgg, relu_names
 from nst_utils.objective import Objective, StyleTarget
 from nst_utils.spatial import MaskedStyleTarget, horizon_masks
-from nst_utils.styles import StyleSpec, attach_masks, normalized, parse_style_spec
+from nst_utils.styles import StyleSpec, attach_masks, blend_shares, parse_style_spec
 from nst_utils.transfer import Settings
 
 FAST = ["--steps", "3", "--arch", "vgg16", "--quiet"]
@@ -124,13 +123,13 @@ def test_two_regions_two_styles_run(vgg16, pair):
 def test_blend_weights_are_parsed_and_normalised():
     specs = [parse_style_spec("starry_night:0.7"), parse_style_spec("the_scream:0.7")]
     assert [s.source for s in specs] == ["starry_night", "the_scream"]
-    assert [s.weight for s in normalized(specs)] == [0.5, 0.5]
+    assert [s.weight for s in blend_shares(specs)] == [0.5, 0.5]
     assert parse_style_spec("shipwreck").weight == 1.0
     # with masks, the styles sharing a region are normalised among themselves
     masked = attach_masks(
         [StyleSpec("a", 3), StyleSpec("b", 1), StyleSpec("c", 2)], ["sky.png", "sky.png", "g.png"]
     )
-    assert [s.weight for s in normalized(masked)] == [0.75, 0.25, 1.0]
+    assert [s.weight for s in blend_shares(masked)] == [0.75, 0.25, 1.0]
 
 
 @pytest.mark.parametrize("spec", ["starry_night:-1", "x:abc", "", "the_scream:0", ":0.5"])
@@ -172,43 +171,11 @@ def test_coarse_to_fine_is_no_worse_at_equal_work(vgg16, pair):
     multi = stylize_multiscale(
         vgg16, content, style, [32, 64], settings, [n, n - n // 4], progress=False
     )
-    specs = normalized([StyleSpec(style)])
+    specs = blend_shares([StyleSpec(style)])
     objective = build_scale_objective(vgg16, content, specs, settings)[0]
     with torch.no_grad():
         single_loss, multi_loss = objective(single.image).total, objective(multi.image).total
     assert multi_loss <= 1.05 * single_loss
-
-
-# --------------------------------------------------------------------------- normalised VGG
-
-
-def test_normalized_vgg_has_mean_one_and_the_same_features_up_to_scale(vgg16, pair):
-    images = list(pair)
-    net = normalize_vgg(vgg16, images)
-    before, after = channel_means(vgg16, images), channel_means(net, images)
-    probe = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(1))
-    names = relu_names(vgg16)
-    f0, f1 = vgg16(probe, names), net(probe, names)
-    for name in names:
-        alive = before[name] > 1e-8
-        # mean 1, up to float32 rounding of a near-dead channel's mean (~1e-7 in original units)
-        rounding = 1e-3 + 1e-6 / before[name][alive]
-        assert ((after[name][alive] - 1).abs() <= rounding).all(), name
-        scale = torch.where(alive, before[name], torch.ones_like(before[name])).view(1, -1, 1, 1)
-        assert torch.allclose(f0[name] / scale, f1[name], rtol=1e-3, atol=1e-4 * f1[name].max())
-    # the original network is untouched
-    assert torch.allclose(channel_means(vgg16, images)["relu1_1"], before["relu1_1"])
-
-
-def test_normalized_vgg_is_cached(vgg16, pair, tmp_path, monkeypatch):
-    from nst_utils import config
-
-    monkeypatch.setattr(config, "cache_dir", lambda: tmp_path)
-    first = normalized_vgg(vgg16, list(pair))
-    files = list((tmp_path / "normalized-vgg").glob("vgg16-max-*.safetensors"))
-    assert len(files) == 1
-    second = normalized_vgg(vgg16, list(pair))
-    assert torch.equal(first.layers.conv3_1.weight, second.layers.conv3_1.weight)
 
 
 # --------------------------------------------------------------------------- the command

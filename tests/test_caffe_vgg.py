@@ -20,7 +20,6 @@ from skimage import data
 from nst_utils import weights
 from nst_utils.errors import NSTError
 from nst_utils.layers import ARCHS, layer_names
-from nst_utils.normalize import normalize_vgg
 from nst_utils.objective import (
     CONTENT_SCALES,
     STYLE_WEIGHT,
@@ -29,6 +28,7 @@ from nst_utils.objective import (
     content_scale,
     default_style_weight,
 )
+from nst_utils.rescale import rescale_vgg
 from nst_utils.vgg import CAFFE_MEAN_RGB, VGGFeatures
 
 CAFFE = "vgg19-caffe"
@@ -273,9 +273,9 @@ def test_style_weight_defaults_per_network(caffe_net, caffe_state, random_vgg16,
     small = F.interpolate(chelsea, size=(32, 48), mode="bilinear", antialias=True)
     assert build_objective(caffe_net, small, small.flip(3)).style_weight == caffe_beta
     assert build_objective(caffe_net, small, small, style_weight=3.0).style_weight == 3.0
-    normalized = normalize_vgg(caffe_net, [small])
-    assert default_style_weight(normalized) == STYLE_WEIGHT
-    assert content_scale(normalized) == 1.0
+    rescaled = rescale_vgg(caffe_net, [small])
+    assert default_style_weight(rescaled) == STYLE_WEIGHT
+    assert content_scale(rescaled) == 1.0
 
 
 def test_defaults_follow_the_pooling(caffe_net, caffe_state, random_vgg16):
