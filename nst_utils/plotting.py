@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from .anatomy import strongest_channels
 from .images import to_numpy
 
 
@@ -65,11 +66,6 @@ def plot_history(
     return ax.figure
 
 
-def top_channels(features: torch.Tensor, k: int) -> list[int]:
-    """Indices of the ``k`` channels with the largest mean activation in ``(1, N, H, W)``."""
-    return features[0].mean(dim=(1, 2)).topk(min(k, features.shape[1])).indices.tolist()
-
-
 def show_feature_maps(
     features: torch.Tensor,
     layer: str,
@@ -80,7 +76,7 @@ def show_feature_maps(
     size: float = 1.6,
 ) -> Figure:
     """Feature maps of one layer as a grid: the given channels, or the ``k`` most active."""
-    channels = list(channels) if channels is not None else top_channels(features, k)
+    channels = list(channels) if channels is not None else strongest_channels(features, k)
     maps = features[0, channels].detach().float().cpu().numpy()
     nrows = -(-len(channels) // ncols)
     h, w = maps.shape[1:]

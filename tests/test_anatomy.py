@@ -108,3 +108,14 @@ def test_figures(tmp_path):
     assert fig.axes[0].get_ylabel().startswith("relu1_1\n64 ch, 32×40")
     fig2 = plot_activation_stats(activation_stats(feats, layers), title="noise")
     fig2.savefig(tmp_path / "stats.png")
+
+
+def test_strongest_channels_rank_by_mean_response():
+    from nst_utils.anatomy import strongest_channels
+
+    features = torch.zeros(1, 5, 4, 4)
+    features[0, 3] = 2.0
+    features[0, 1, 0, 0] = 16.0  # mean 1: one strong spot, less than channel 3's mean of 2
+    features[0, 4] = 0.5
+    assert strongest_channels(features, 3) == [3, 1, 4]
+    assert strongest_channels(features, 99)[:3] == [3, 1, 4]  # k is capped at N

@@ -20,3 +20,16 @@ def test_show_gram_order_scale_and_colorbar():
     assert fig.axes[0].images[0].get_clim() == (0.0, 5.0)
     assert len(fig.axes) == 1  # the caller draws one colour bar for several heatmaps
     plt.close(fig)
+
+
+def test_feature_maps_default_to_the_strongest_channels():
+    from nst_utils.plotting import show_feature_maps
+
+    features = torch.zeros(1, 6, 3, 5)
+    features[0, 4] = 3.0
+    features[0, 2] = 2.0
+    fig = show_feature_maps(features, "relu1_1", k=2, ncols=2)
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert titles == ["ch 4", "ch 2"]
+    assert fig.axes[0].images[0].get_array().shape == (3, 5)
+    plt.close(fig)
