@@ -25,8 +25,7 @@ import nst_utils  # noqa: F401  (first: OpenMP's waiting is chosen before torch 
 import torch
 
 from nst_utils import optimize as engine
-from nst_utils.examples import try_load_example
-from nst_utils.images import match_size
+from nst_utils.images import load_image, match_size
 from nst_utils.objective import STYLE_LAYERS, build_objective
 from nst_utils.optimize import initial_image, optimize
 from nst_utils.vgg import load_vgg
@@ -60,8 +59,8 @@ def run_variant(variant: str, steps: int = 100) -> None:
     elif variant.startswith("slack"):
         engine.PIXEL_SLACK = float(variant.removeprefix("slack"))
     net = load_vgg("vgg19-caffe", pooling="avg", device="cpu", verbose=False)
-    photo = try_load_example("tubingen", 128)
-    painting = match_size(try_load_example("starry_night", 128), photo)
+    photo = load_image("tubingen", 128)
+    painting = match_size(load_image("starry_night", 128), photo)
     try:
         for name, (objective, init) in experiments(net, photo, painting).items():
             started = time.perf_counter()
