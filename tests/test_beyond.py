@@ -120,12 +120,12 @@ def test_two_regions_two_styles_run(vgg16, pair):
 # --------------------------------------------------------------------------- blends
 
 
-def test_blend_weights_are_parsed_and_normalised():
+def test_blend_weights_are_parsed_and_turned_into_shares():
     specs = [parse_style_spec("starry_night:0.7"), parse_style_spec("the_scream:0.7")]
     assert [s.source for s in specs] == ["starry_night", "the_scream"]
     assert [s.weight for s in blend_shares(specs)] == [0.5, 0.5]
     assert parse_style_spec("shipwreck").weight == 1.0
-    # with masks, the styles sharing a region are normalised among themselves
+    # with masks, the styles sharing a region divide that region's share among themselves
     masked = attach_masks(
         [StyleSpec("a", 3), StyleSpec("b", 1), StyleSpec("c", 2)], ["sky.png", "sky.png", "g.png"]
     )
