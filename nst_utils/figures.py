@@ -20,10 +20,6 @@ from .images import to_numpy
 ImageLike = torch.Tensor | np.ndarray
 
 
-def _as_array(image: ImageLike) -> np.ndarray:
-    return to_numpy(image) if torch.is_tensor(image) else np.asarray(image)
-
-
 def image_grid(
     images: Sequence[Sequence[ImageLike | None]],
     *,
@@ -50,7 +46,7 @@ def image_grid(
         raise ValueError(f"{len(row_labels)} row labels for {nrows} rows")
     if col_labels is not None and len(col_labels) != ncols:
         raise ValueError(f"{len(col_labels)} column labels for {ncols} columns")
-    arrays = [[None if im is None else _as_array(im) for im in row] for row in images]
+    arrays = [[None if im is None else to_numpy(im) for im in row] for row in images]
     ratios = [
         max((a.shape[0] / a.shape[1] for a in row if a is not None), default=1.0) for row in arrays
     ]

@@ -228,8 +228,11 @@ def match_size(image: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- showing
 
 
-def to_numpy(image: torch.Tensor) -> np.ndarray:
-    """``(1, 3, H, W)`` or ``(3, H, W)`` tensor → ``H×W×3`` float array in ``[0, 1]``."""
+def to_numpy(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """``(1, 3, H, W)`` or ``(3, H, W)`` tensor → ``H×W×3`` float array in ``[0, 1]``; an
+    array (already in matplotlib's layout) is returned as it is, for figures that mix both."""
+    if not isinstance(image, torch.Tensor):
+        return np.asarray(image)
     if image.dim() == 4:
         image = image[0]
     return image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()

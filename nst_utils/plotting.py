@@ -34,7 +34,7 @@ def show_images(
     for ax in axes.flat:
         ax.axis("off")
     for ax, (title, image) in zip(axes.flat, images.items(), strict=False):
-        array = to_numpy(image) if torch.is_tensor(image) else image
+        array = to_numpy(image)
         ax.imshow(array, cmap="gray" if array.ndim == 2 else None)
         ax.set_title(title, fontsize=10)
     if suptitle:

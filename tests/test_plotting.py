@@ -1,6 +1,7 @@
 """The plotting helpers draw what their arguments say."""
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 from nst_utils.plotting import show_gram
@@ -32,4 +33,17 @@ def test_feature_maps_default_to_the_strongest_channels():
     titles = [ax.get_title() for ax in fig.axes if ax.images]
     assert titles == ["ch 4", "ch 2"]
     assert fig.axes[0].images[0].get_array().shape == (3, 5)
+    plt.close(fig)
+
+
+def test_show_images_takes_tensors_and_arrays_alike():
+    from nst_utils.plotting import show_images
+
+    tensor = torch.zeros(1, 3, 4, 6)
+    tensor[0, 0] = 1.0  # red
+    grey = np.full((5, 2), 0.25)
+    fig = show_images({"red": tensor, "grey": grey})
+    shown = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    assert shown[0].shape == (4, 6, 3) and shown[0][0, 0].tolist() == [1.0, 0.0, 0.0]
+    assert shown[1].shape == (5, 2) and fig.axes[1].images[0].get_cmap().name == "gray"
     plt.close(fig)
