@@ -2,7 +2,7 @@
 
 Every test changes a control and checks that what is shown changed (image bytes, title), so a
 test fails if an observer stops updating its output. A random VGG-16 and tiny images keep
-them fast; the optimisation explorers run the real engine for a few steps.
+them fast; the optimisation explorers run the real pipeline for a few steps.
 """
 
 from __future__ import annotations
@@ -13,9 +13,14 @@ import time
 import pytest
 import torch
 
-from nst_utils import widgets as W
+from nst_utils.losses import gram_matrix, style_layer_loss
 from nst_utils.optimize import optimize
 from nst_utils.plotting import cluster_order
+from nst_utils.widgets import FeatureMapExplorer, GramExplorer, Playground, RatioExplorer
+from nst_utils.widgets.base import ImageSet
+from nst_utils.widgets.cache import FeatureCache
+from nst_utils.widgets.feature_maps import feature_grid_png
+from nst_utils.widgets.render import png_bytes
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +51,7 @@ def wait_until(predicate, timeout=60.0):
 
 
 class CountingEngine:
-    """Wraps the real engine and counts its calls."""
+    """Wraps the real engine and counts its calls (interim, until the pipeline lands)."""
 
     def __init__(self, slow: float = 0.0):
         self.calls = 0
@@ -63,29 +68,42 @@ class CountingEngine:
         return optimize(objective, init, callback=slowed, **kwargs)
 
 
+@pytest.fixture
+def forward_passes(net, monkeypatch):
+    """Counts the network's forward passes (a list, one entry per pass)."""
+    calls = []
+    real = net.forward
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(net, "forward", counting)
+    return calls
+
+
+def changes(widget, name="value"):
+    """A list that receives every new value of ``widget.name``."""
+    seen = []
+    widget.observe(lambda change: seen.append(change["new"]), name)
+    return seen
+
+
 # --------------------------------------------------------------------------- rendering
 
 
 def test_png_helpers_produce_pngs(images):
-    assert W.png_bytes(images["noise"]).startswith(b"\x89PNG")
-    grid = W.feature_grid_png(torch.rand(5, 6, 7), [0, 3, 4], tile=32, ncols=2)
+    assert png_bytes(images["noise"]).startswith(b"\x89PNG")
+    grid = feature_grid_png(torch.rand(5, 6, 7), [0, 3, 4], tile=32, ncols=2)
     assert grid.startswith(b"\x89PNG")
-
-
-def test_leading_order_matches_cluster_order():
-    torch.manual_seed(3)
-    f = torch.rand(1, 48, 100).clamp(min=0.4) - 0.4
-    gram = (f @ f.transpose(1, 2))[0]
-    ours, reference = W.leading_order(gram), cluster_order(gram)
-    assert torch.equal(ours, reference) or torch.equal(ours, reference.flip(0))
 
 
 # --------------------------------------------------------------------------- feature maps
 
 
-def test_feature_maps_redraw_on_every_control(net, images):
-    ex = W.FeatureMapExplorer(net, images, layer="relu1_1", channel=0)
-    assert ex.cache.forward_passes == 1
+def test_feature_maps_redraw_on_every_control(net, images, forward_passes):
+    ex = FeatureMapExplorer(net, images, layer="relu1_1", channel=0)
+    assert len(forward_passes) == 1
     assert "relu1_1" in ex.title.value and "channel 0" in ex.title.value
     shown = ex.image_widget.value
 
@@ -113,48 +131,56 @@ def test_feature_maps_redraw_on_every_control(net, images):
     assert ex.image_widget.value != shown and "ramp" in ex.title.value
     assert ex.input_widget.value != input_shown
     # Layer and channel changes reuse the one forward pass per image.
-    assert ex.cache.forward_passes == 2
+    assert len(forward_passes) == 2
     ex.layer.value = "pool5"
     ex.image.value = "noise"
     ex.layer.value = "conv1_2"
-    assert ex.cache.forward_passes == 2
+    assert len(forward_passes) == 2
 
 
 def test_feature_layer_change_clamps_channel_once(net, images):
-    ex = W.FeatureMapExplorer(net, images, layer="relu5_1", channel=400)
-    renders = ex.renders
+    ex = FeatureMapExplorer(net, images, layer="relu5_1", channel=400)
+    shown = changes(ex.image_widget)
     ex.layer.value = "relu1_2"  # 64 channels: the channel is clamped, one redraw only
     assert ex.channel.value == 63 and "channel 63 of 64" in ex.title.value
-    assert ex.renders == renders + 1
+    assert len(shown) == 1
 
 
 def test_feature_maps_strongest_button(net, images):
-    ex = W.FeatureMapExplorer(net, images, layer="relu2_1", channel=0, mode="grid")
+    ex = FeatureMapExplorer(net, images, layer="relu2_1", channel=0, mode="grid")
     ex.strongest.click()
-    best = int(ex.cache.layer("noise", "relu2_1")[0].mean(dim=(1, 2)).argmax())
+    with torch.no_grad():
+        best = int(net(images["noise"], ["relu2_1"])["relu2_1"][0].mean(dim=(1, 2)).argmax())
     assert ex.mode.value == "channel" and ex.channel.value == best
     assert f"channel {best} " in ex.title.value
 
 
 def test_feature_explorer_lists_every_layer(net, images):
-    ex = W.FeatureMapExplorer(net, images)
+    ex = FeatureMapExplorer(net, images)
     assert list(ex.layer.options) == list(net.layer_names)
     assert ex.widget is not None and hasattr(ex, "_ipython_display_")
 
 
-def test_relu_features_equal_the_network(net, images):
-    cache = W.FeatureCache(net, W.ImageSet(images, 32))
+def test_cached_features_equal_the_network(net, images):
+    cache = FeatureCache(net, ImageSet(images, 32))
     with torch.no_grad():
-        direct = net(images["ramp"], ["relu2_2", "pool3"])
-    assert torch.allclose(cache.layer("ramp", "relu2_2"), direct["relu2_2"])
-    assert torch.allclose(cache.layer("ramp", "pool3"), direct["pool3"])
+        direct = net(images["ramp"], ["conv2_2", "relu2_2", "pool3"])
+    for layer, expected in direct.items():
+        assert torch.allclose(cache.layer("ramp", layer), expected)
+
+
+def test_tiny_images_stop_before_an_empty_pooling(net):
+    cache = FeatureCache(net, ImageSet({"tiny": torch.rand(1, 3, 24, 48)}, 48))
+    assert cache.layer("tiny", "relu5_1").shape[-2:] == (1, 3)
+    with pytest.raises(ValueError, match="too small to reach pool5"):
+        cache.layer("tiny", "pool5")
 
 
 # --------------------------------------------------------------------------- Gram matrices
 
 
 def test_gram_explorer_redraws(net, images):
-    ex = W.GramExplorer(net, images, layer="relu1_1", first="noise", second="ramp")
+    ex = GramExplorer(net, images, layer="relu1_1", first="noise", second="ramp")
     assert "relu1_1" in ex.title.value and "64×64" in ex.title.value
     shown, title = ex.image_widget.value, ex.title.value
 
@@ -173,11 +199,38 @@ def test_gram_explorer_redraws(net, images):
     assert ex.image_widget.value != shown
 
 
-def test_gram_distance_is_zero_for_the_same_image(net, images):
-    ex = W.GramExplorer(net, images, layer="relu3_1", first="ramp", second="ramp")
+def test_gram_distance_is_the_papers_style_loss(net, images):
+    ex = GramExplorer(net, images, layer="relu3_1", first="ramp", second="ramp")
     assert ex.distance() == 0
     ex.second.value = "noise"
-    assert ex.distance() > 0
+    with torch.no_grad():
+        f = net(images["ramp"], ["relu3_1"])["relu3_1"]
+        a = net(images["noise"], ["relu3_1"])["relu3_1"]
+    n, m = f.shape[1], f.shape[2] * f.shape[3]
+    expected = style_layer_loss(gram_matrix(f), gram_matrix(a), n, m)
+    assert ex.distance() == pytest.approx(float(expected), rel=1e-5)
+    assert f"{ex.distance():.4g}" in ex.title.value
+
+
+def test_gram_distance_compares_per_position_across_sizes(net, images):
+    small = images["ramp"][..., ::2, ::2].contiguous()  # 16×20: a quarter of the positions
+    ex = GramExplorer(
+        net, {"big": images["noise"], "small": small}, layer="relu1_1", first="big",
+        second="small",
+    )  # fmt: skip
+    with torch.no_grad():
+        f = net(images["noise"], ["relu1_1"])["relu1_1"]
+        a = net(small, ["relu1_1"])["relu1_1"]
+    g_per_m = gram_matrix(f)[0] / (32 * 40)
+    a_per_m = gram_matrix(a)[0] / (16 * 20)
+    expected = (g_per_m - a_per_m).pow(2).sum() / (4 * 64**2)
+    assert ex.distance() == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_gram_explorer_orders_channels_as_the_library(net, images):
+    ex = GramExplorer(net, images, layer="relu2_1", first="blocks", second="ramp")
+    assert torch.equal(ex.cache.order("blocks", "relu2_1"), cluster_order(ex.cache.gram(
+        "blocks", "relu2_1")))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- playground
@@ -185,7 +238,7 @@ def test_gram_distance_is_zero_for_the_same_image(net, images):
 
 def test_playground_preview_and_result(net, images):
     engine = CountingEngine()
-    pg = W.Playground(
+    pg = Playground(
         net,
         images,
         content="ramp",
@@ -206,20 +259,20 @@ def test_playground_preview_and_result(net, images):
     assert pg.result is not None and pg.result.status == "completed"
     assert pg.previews == 3 and pg.progress.value == 6
     assert pg.image_widget.value != start
-    assert pg.image_widget.value == W.png_bytes(pg.result.image)
+    assert pg.image_widget.value == png_bytes(pg.result.image)
     assert "style transfer" in pg.title.value and "finished" in pg.title.value
     assert not pg.run_button.disabled and pg.stop_button.disabled
 
 
 def test_playground_init_control_redraws(net, images):
-    pg = W.Playground(net, images, init="noise")
+    pg = Playground(net, images, init="noise")
     shown = pg.image_widget.value
     pg.init.value = "content"
     assert pg.image_widget.value != shown and "content" in pg.title.value
 
 
 def test_playground_modes_follow_the_layers(net, images):
-    pg = W.Playground(
+    pg = Playground(
         net, images, steps=2, preview_every=1, content_layers=["relu1_1"], style_layers=[]
     )
     pg.run(block=True)
@@ -234,7 +287,7 @@ def test_playground_modes_follow_the_layers(net, images):
 
 def test_playground_stop_keeps_the_best_image(net, images):
     engine = CountingEngine(slow=0.05)
-    pg = W.Playground(
+    pg = Playground(
         net,
         images,
         content="ramp",
@@ -254,7 +307,7 @@ def test_playground_stop_keeps_the_best_image(net, images):
     assert result.status == "stopped" and len(result.history) < 500
     totals = [h["total"] for h in result.history]
     assert result.history[result.best_iteration - 1]["total"] == min(totals)
-    assert pg.image_widget.value == W.png_bytes(result.image)
+    assert pg.image_widget.value == png_bytes(result.image)
     assert "stopped at" in pg.title.value and "best image" in pg.title.value
     assert not pg.run_button.disabled
 
@@ -264,7 +317,7 @@ def test_playground_stop_keeps_the_best_image(net, images):
 
 def test_ratio_explorer_caches_results(net, images):
     engine = CountingEngine()
-    ex = W.RatioExplorer(
+    ex = RatioExplorer(
         net,
         images,
         content="ramp",
@@ -281,24 +334,24 @@ def test_ratio_explorer_caches_results(net, images):
     assert ex.wait(120)
     assert engine.calls == 1 and 1.0 in ex.results
     first = ex.image_widget.value
-    assert first == W.png_bytes(ex.results[1.0]) and "β/α = <b>1</b>" in ex.title.value
+    assert first == png_bytes(ex.results[1.0]) and "β/α = <b>1</b>" in ex.title.value
 
     ex.ratio.value = 10.0  # new: computed on demand
     assert ex.wait(120)
     assert engine.calls == 2 and ex.image_widget.value != first
-    assert ex.image_widget.value == W.png_bytes(ex.results[10.0])
+    assert ex.image_widget.value == png_bytes(ex.results[10.0])
     assert ex.progress.value == 3 and "cached: 1, 10" in ex.status.value
 
     ex.ratio.value = 1.0  # cached: shown at once, no engine call
     assert ex.image_widget.value == first and engine.calls == 2 and not ex.running
     ex.ratio.value = 10.0
-    assert ex.image_widget.value == W.png_bytes(ex.results[10.0]) and engine.calls == 2
+    assert ex.image_widget.value == png_bytes(ex.results[10.0]) and engine.calls == 2
 
 
 def test_ratio_explorer_compute_all_and_precomputed(net, images):
     engine = CountingEngine()
     seeded = torch.rand(1, 3, 32, 40)
-    ex = W.RatioExplorer(
+    ex = RatioExplorer(
         net,
         images,
         ratios=[1.0, 100.0],
@@ -309,7 +362,7 @@ def test_ratio_explorer_compute_all_and_precomputed(net, images):
         style_layers=["relu1_1"],
         engine=engine,
     )
-    assert ex.image_widget.value == W.png_bytes(seeded)
+    assert ex.image_widget.value == png_bytes(seeded)
     ex.compute_all.click()
     assert ex.wait(120)
     assert engine.calls == 1 and set(ex.results) == {1.0, 100.0}
@@ -317,7 +370,7 @@ def test_ratio_explorer_compute_all_and_precomputed(net, images):
 
 def test_ratio_explorer_stop_does_not_cache(net, images):
     engine = CountingEngine(slow=0.05)
-    ex = W.RatioExplorer(
+    ex = RatioExplorer(
         net,
         images,
         ratios=[1.0, 10.0],
@@ -337,17 +390,10 @@ def test_ratio_explorer_stop_does_not_cache(net, images):
 
 def test_widget_updates_from_a_thread_reach_the_widget(net, images):
     """The preview is set from the worker thread; the value must land on the widget."""
-    pg = W.Playground(
+    pg = Playground(
         net, images, steps=4, preview_every=1, content_layers=["relu1_1"], style_layers=[]
     )
     seen = []
     pg.image_widget.observe(lambda c: seen.append(threading.current_thread().name), "value")
     pg.run(block=True)
     assert seen and all(name == "nst-widget-worker" for name in seen)
-
-
-def test_tiny_images_stop_before_an_empty_pooling(net):
-    cache = W.FeatureCache(net, W.ImageSet({"tiny": torch.rand(1, 3, 24, 48)}, 48))
-    assert cache.layer("tiny", "relu5_1").shape[-2:] == (1, 3)
-    with pytest.raises(ValueError, match="too small to reach pool5"):
-        cache.layer("tiny", "pool5")
