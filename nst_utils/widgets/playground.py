@@ -115,6 +115,7 @@ class Playground(Explorer):
         self.steps = W.IntSlider(
             value=steps or pick(200, 4), min=1, max=1000, description="steps", style=wide
         )
+        self.steps.add_class("nst-steps")
         self.preview_every = W.IntSlider(
             value=preview_every or pick(10, 2),
             min=1,
@@ -123,12 +124,15 @@ class Playground(Explorer):
             style=wide,
         )
         self.run_button = W.Button(description="Run", button_style="success", icon="play")
+        self.run_button.add_class("nst-run")
         self.stop_button = W.Button(
             description="Stop", button_style="danger", icon="stop", disabled=True
         )
+        self.stop_button.add_class("nst-stop")
         self.progress = W.IntProgress(value=0, min=0, max=self.steps.value, description="step")
         self.status = W.HTML("Choose layers and weights, then press <b>Run</b>.")
         self.title = W.HTML()
+        self.title.add_class("nst-playground-title")
         self.image_widget = image_widget("nst-playground-image", "320px")
         self.run_button.on_click(lambda _b: self.run())
         self.stop_button.on_click(lambda _b: self.stop())

@@ -102,12 +102,15 @@ class RatioExplorer(Explorer):
             continuous_update=False,
             layout=W.Layout(width="420px"),
         )
+        self.ratio.add_class("nst-ratio")
         self.compute_button = W.Button(description="compute this", icon="play")
         self.compute_all = W.Button(description="compute all", icon="forward")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop")
         self.progress = W.IntProgress(value=0, min=0, max=self.steps, description="step")
         self.status = W.HTML()
+        self.status.add_class("nst-ratio-status")
         self.title = W.HTML()
+        self.title.add_class("nst-ratio-title")
         self.image_widget = image_widget("nst-ratio-image", "320px")
         self.ratio.observe(self._on_ratio, "value")
         self.compute_button.on_click(lambda _b: self.request(self.ratio.value))
