@@ -150,3 +150,19 @@ class Background:
         if thread is not None:
             thread.join(timeout)
         return not self.running
+
+
+class RunningExplorer(Explorer):
+    """An explorer whose long work (an optimisation) runs in a :class:`Background` thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bg = Background()
+
+    @property
+    def running(self) -> bool:
+        return self._bg.running
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the background work to end; True if it has."""
+        return self._bg.wait(timeout)

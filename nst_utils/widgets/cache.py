@@ -14,10 +14,11 @@ from collections import OrderedDict
 import torch
 
 from ..anatomy import architecture
+from ..config import pick
 from ..losses import gram_matrix
 from ..plotting import cluster_order
 from ..vgg import VGGFeatures
-from .base import ImageSet
+from .base import Images, ImageSet, device_of
 
 
 class FeatureCache:
@@ -31,6 +32,12 @@ class FeatureCache:
         self._features: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
         self._grams: dict[tuple[str, str], torch.Tensor] = {}
         self._orders: dict[tuple[str, str], torch.Tensor] = {}
+
+    @classmethod
+    def of(cls, net: VGGFeatures, images: Images, size: int | None = None) -> FeatureCache:
+        """A cache over ``images``; files and example names are loaded at ``size`` (longest
+        side; 256 px, 64 in fast mode)."""
+        return cls(net, ImageSet(images, size or pick(256, 64), device_of(net)))
 
     def reachable(self, name: str) -> list[str]:
         """The layers image ``name`` reaches: a small image stops before a pooling that would

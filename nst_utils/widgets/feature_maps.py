@@ -10,9 +10,8 @@ import torch
 from PIL import Image
 
 from ..anatomy import strongest_channels
-from ..config import pick
 from ..vgg import VGGFeatures
-from .base import Explorer, Images, ImageSet, device_of
+from .base import Explorer, Images
 from .cache import FeatureCache
 from .render import colorize, fit, image_widget, label, png_bytes, thumbnail
 
@@ -57,8 +56,7 @@ class FeatureMapExplorer(Explorer):
         cache: FeatureCache | None = None,
     ) -> None:
         super().__init__()
-        size = size or pick(256, 64)
-        self.cache = cache or FeatureCache(net, ImageSet(images, size, device_of(net)))
+        self.cache = cache or FeatureCache.of(net, images, size)
         self.display_size = display_size
         names = self.cache.images.names
         net.check_layers([layer])

@@ -10,10 +10,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ..config import pick
 from ..losses import style_layer_loss
 from ..vgg import VGGFeatures
-from .base import Explorer, Images, ImageSet, device_of
+from .base import Explorer, Images
 from .cache import FeatureCache
 from .render import figure_png, image_widget, thumbnail
 
@@ -75,8 +74,7 @@ class GramExplorer(Explorer):
         dpi: int = 72,
     ) -> None:
         super().__init__()
-        size = size or pick(256, 64)
-        self.cache = cache or FeatureCache(net, ImageSet(images, size, device_of(net)))
+        self.cache = cache or FeatureCache.of(net, images, size)
         self.dpi = dpi
         names = self.cache.images.names
         net.check_layers([layer])
