@@ -54,7 +54,7 @@ import torch
 
 from nst_utils.examples import resolve_image
 from nst_utils.objective import STYLE_WEIGHTS, build_objective
-from nst_utils.transfer import Settings, stylize
+from nst_utils.pipeline import Settings, stylize
 
 from .common import load_image, load_net, machine
 

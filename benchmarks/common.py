@@ -111,14 +111,15 @@ def summarize(samples: dict[str, list[float]]) -> dict:
 @contextlib.contextmanager
 def glibc_default_allocator():
     """Within: glibc's own thresholds (their steady state), as in a process that has not run
-    the kit's engine; afterwards the engine's setting again (:mod:`nst_utils.allocator`)."""
-    from nst_utils import allocator
+    the kit's engine; afterwards the engine's setting again
+    (:func:`nst_utils.speed.keep_freed_memory`)."""
+    from nst_utils import speed
 
-    allocator.set_thresholds(*allocator.GLIBC_DEFAULT_STEADY_STATE)
+    speed.set_thresholds(*speed.GLIBC_DEFAULT_STEADY_STATE)
     try:
         yield
     finally:
-        allocator.set_thresholds(allocator.KEEP, allocator.KEEP)
+        speed.set_thresholds(speed.KEEP, speed.KEEP)
 
 
 def ratio(results: dict, a: str, b: str) -> float:

@@ -61,7 +61,7 @@ def worker(size: int, steps: int, barrier: Path, index: int, count: int) -> dict
     import nst_utils  # noqa: F401  (first: it chooses OpenMP's waiting before torch starts)
     from nst_utils.images import load_image
     from nst_utils.openmp import wait_settings
-    from nst_utils.transfer import Settings, stylize
+    from nst_utils.pipeline import Settings, stylize
     from nst_utils.vgg import load_vgg
 
     net = load_vgg(device="cpu", verbose=False)
@@ -88,7 +88,7 @@ def alternating_worker(size: int, steps: int, turns: Path, index: int, count: in
     import nst_utils  # noqa: F401  (first: it chooses OpenMP's waiting before torch starts)
     from nst_utils.images import load_image
     from nst_utils.openmp import wait_settings
-    from nst_utils.transfer import Settings, stylize
+    from nst_utils.pipeline import Settings, stylize
     from nst_utils.vgg import load_vgg
 
     net = load_vgg(device="cpu", verbose=False)
@@ -147,7 +147,7 @@ def threaded_worker(size: int, steps: int, count: int) -> dict:
     import nst_utils  # noqa: F401  (first: it chooses OpenMP's waiting before torch starts)
     from nst_utils.images import load_image
     from nst_utils.openmp import wait_settings
-    from nst_utils.transfer import Settings, stylize
+    from nst_utils.pipeline import Settings, stylize
     from nst_utils.vgg import load_vgg
 
     net = load_vgg(device="cpu", verbose=False)

@@ -69,7 +69,7 @@ def child(size: int, steps: int, precision: str, scales: list[int] | None, real:
     t0 = time.perf_counter()
     if scales:
         from nst_utils.multiscale import stylize_multiscale
-        from nst_utils.transfer import Settings
+        from nst_utils.pipeline import Settings
 
         result = stylize_multiscale(net, content, style, scales, Settings(steps=steps),
                                     progress=False, precision=precision)

@@ -38,7 +38,7 @@ from nst_utils.examples import resolve_image
 from nst_utils.layers import conv_layer_names
 from nst_utils.losses import gram_matrix
 from nst_utils.objective import build_objective
-from nst_utils.transfer import Settings, stylize
+from nst_utils.pipeline import Settings, stylize
 
 from .common import load_image, load_net, machine
 
@@ -103,7 +103,6 @@ def quantised_copy(net, iterations: int = 3000, k: int = CENTROIDS):
                 q, _ = kmeans_1d(w, k, iterations=iterations)
                 errors[name] = ((q - w).norm() / w.norm()).item()
                 module.weight.data = q.contiguous(memory_format=torch.contiguous_format)
-    out._weights_channels_last = False
     return out, errors
 
 

@@ -25,7 +25,7 @@ import torch
 from nst_utils.multiscale import stylize_multiscale
 from nst_utils.objective import build_objective
 from nst_utils.optimize import PRECISIONS, StopOptimization, optimize
-from nst_utils.transfer import Settings
+from nst_utils.pipeline import Settings
 
 from .common import glibc_default_allocator, images
 from .reference_tutorial import run_style_transfer

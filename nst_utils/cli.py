@@ -5,7 +5,7 @@
     nst stylize CONTENT STYLE -o OUT.png [--size 256 --steps 300 ...]
     nst stylize CONTENT STYLE[:W] [--style STYLE2[:W2] ...] [--style-mask M1 --style-mask M2]
         [--preserve-color luminance|histogram] [--scales 128,256,512] [--style-scale 0.5]
-        [--normalized-vgg]
+        [--rescaled-vgg]
     nst reconstruct-content IMAGE --layer relu4_2 -o OUT.png
     nst synthesize-texture IMAGE --layers relu1_1,relu2_1 -o OUT.png
     nst weights status | fetch [--arch vgg19|vgg19-caffe|vgg16]
@@ -73,10 +73,10 @@ def _positive(text: str) -> float:
 
 
 def _add_beyond_options(parser: argparse.ArgumentParser) -> None:
-    """Notebook 06: several styles, regions, colour, coarse-to-fine, normalised VGG."""
+    """Notebook 06: several styles, regions, colour, coarse-to-fine, rescaled VGG."""
     parser.add_argument(
         "--style", dest="styles", action="append", default=[], metavar="STYLE[:WEIGHT]",
-        help="another style to blend in (weights are normalised), e.g. the_scream:0.3",
+        help="another style to blend in (weights are shares of their total), e.g. the_scream:0.3",
     )  # fmt: skip
     parser.add_argument(
         "--style-mask", dest="style_masks", action="append", default=[], metavar="FILE",
@@ -94,7 +94,7 @@ def _add_beyond_options(parser: argparse.ArgumentParser) -> None:
         "--style-scale", type=_positive, default=1.0, help="style image size / content size"
     )
     parser.add_argument(
-        "--normalized-vgg", action="store_true", help="the paper's mean-1 rescaled VGG"
+        "--rescaled-vgg", action="store_true", help="the paper's mean-1 rescaled VGG"
     )
 
 
@@ -161,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tv-weight", type=_non_negative, default=None)
     p.add_argument("--content-layers", type=_layer_list, default=None, help="e.g. relu4_2")
     p.add_argument("--style-layers", type=_layer_list, default=None, help="comma-separated")
-    p.add_argument("--normalization", choices=("mean", "paper"), default=None)
+    p.add_argument(
+        "--content-reduction", choices=("mean", "paper"), default=None,
+        help="content loss: mean over the layer's values (default) or eq. 1's sum",
+    )  # fmt: skip
     _add_beyond_options(p)
 
     p = commands.add_parser("reconstruct-content", help="image from one layer's features")
@@ -225,7 +228,6 @@ def _prepare(args, inputs: dict[str, Path], scales: list[int], layers_of):
     from . import config, memory
     from .images import probe_size
     from .optimize import resolve_precision
-    from .transfer import Settings
     from .vgg import load_vgg
     from .weights import resolve_arch
 
@@ -246,15 +248,23 @@ def _prepare(args, inputs: dict[str, Path], scales: list[int], layers_of):
     if choice.notice and not args.quiet:
         print(choice.notice)
     net = load_vgg(choice.arch, args.pooling, device, verbose=False)
+    if getattr(args, "rescaled_vgg", False):
+        from .rescale import rescaled_vgg
+
+        net = rescaled_vgg(net)
+    return net, device
+
+
+def _settings(args, scales: list[int], **fields):
+    """The run's :class:`~nst_utils.pipeline.Settings` from the options common to every
+    command, and ``fields`` (``None`` values keep the defaults)."""
+    from .pipeline import Settings
+
     settings = Settings(
-        size=args.size,
-        steps=args.steps,
-        init=args.init,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        seed=args.seed,
-    )
-    return net, device, settings
+        size=scales[-1], coarse_sizes=tuple(scales[:-1]), steps=args.steps, init=args.init,
+        optimizer=args.optimizer, lr=args.lr, precision=args.precision, seed=args.seed,
+    )  # fmt: skip
+    return settings.updated(**fields)
 
 
 def _print_plan(args, inputs, arch, device, precision, sizes, layers, estimate) -> None:
@@ -286,34 +296,31 @@ def _device(name: str):
     return device
 
 
-def _load(path: Path, size: int, device):
-    from .images import load_image
-
-    return load_image(path, size).to(device)
-
-
-def _engine_options(args) -> dict:
-    """Progress and ``--save-every`` snapshots for :func:`nst_utils.optimize.optimize`."""
-    options: dict = {"progress": not args.quiet, "precision": args.precision}
+def _hooks(args, settings) -> dict:
+    """Progress and ``--save-every`` snapshots for :func:`nst_utils.pipeline.run`."""
+    hooks: dict = {"progress": not args.quiet}
     if args.save_every:
         from .images import save_image
 
         stem, suffix = args.output.with_suffix(""), args.output.suffix
-
-        by_scale = len(getattr(args, "scales", None) or ()) > 1  # iterations restart per scale
+        by_size = bool(settings.coarse_sizes)  # iterations restart at each size
 
         def snapshot(iteration, image, losses):
-            scale = f"-{max(image.shape[-2:])}px" if by_scale else ""
-            save_image(image, Path(f"{stem}{scale}-{iteration:05d}{suffix}"))
+            size = f"-{max(image.shape[-2:])}px" if by_size else ""
+            save_image(image, Path(f"{stem}{size}-{iteration:05d}{suffix}"))
 
-        options.update(callback=snapshot, callback_every=args.save_every)
-    return options
+        hooks.update(callback=snapshot, callback_every=args.save_every)
+    return hooks
 
 
-def _finish(args, net, device, settings, result, inputs: dict[str, Path], extra=None) -> None:
+def _run_and_save(args, net, device, content, style, settings, inputs, extra=None) -> None:
+    """The one way every command runs: :func:`nst_utils.pipeline.run`, then the image and
+    the ``--log`` JSON, each written whole or not at all."""
     from .images import save_image
     from .optimize import resolve_precision
+    from .pipeline import run
 
+    result = run(net, content, style, settings, **_hooks(args, settings))
     if result.status == "interrupted":
         print(f"interrupted: saving the best image so far to {args.output}", file=sys.stderr)
     save_image(result.image, args.output, protect=inputs.values())
@@ -327,8 +334,9 @@ def _finish(args, net, device, settings, result, inputs: dict[str, Path], extra=
                 "settings": settings.as_dict(),
                 "arch": net.arch,
                 "pooling": net.pooling,
+                "rescaled_vgg": bool(getattr(net, "rescaled", False)),
                 "device": str(device),
-                "precision": resolve_precision(args.precision, device),
+                "precision": resolve_precision(settings.precision, device),
                 "status": result.status,
                 "best_iteration": result.best_iteration,
                 "history": result.history,
@@ -382,36 +390,6 @@ def _stylize_inputs(args) -> tuple[dict[str, Path], list]:
     return inputs, specs
 
 
-def _extended(args, specs) -> bool:
-    return bool(
-        len(specs) > 1
-        or specs[0].weight != 1
-        or args.style_masks
-        or args.preserve_color
-        or args.scales
-        or args.style_scale != 1
-    )
-
-
-def _stylize_extended(args, net, device, settings, specs, inputs, scales) -> None:
-    """Run every notebook-06 extension through :func:`nst_utils.multiscale.stylize_multiscale`."""
-    from .multiscale import stylize_multiscale
-
-    settings = settings.updated(size=scales[-1])
-    result = stylize_multiscale(
-        net, inputs["content"], specs, scales, settings, style_scale=args.style_scale,
-        preserve_color=args.preserve_color, **_engine_options(args),
-    )  # fmt: skip
-    extra = {
-        "styles": [{"image": str(s.source), "weight": s.weight} for s in specs],
-        "scales": scales,
-        "style_scale": args.style_scale,
-        "preserve_color": args.preserve_color,
-        "normalized_vgg": args.normalized_vgg,
-    }
-    _finish(args, net, device, settings, result, inputs, extra)
-
-
 def cmd_stylize(args) -> None:
     from .checks import check_scales
 
@@ -422,43 +400,32 @@ def cmd_stylize(args) -> None:
         return (*check(args.content_layers or CONTENT_LAYERS),
                 *check(args.style_layers or STYLE_LAYERS))  # fmt: skip
 
-    net, device, settings = _prepare(args, inputs, scales, layers_of)
+    net, device = _prepare(args, inputs, scales, layers_of)
     from .objective import default_style_weight
-    from .transfer import stylize
 
-    if args.normalized_vgg:
-        from .normalize import normalized_vgg
-
-        net = normalized_vgg(net)
-    settings = settings.updated(
+    settings = _settings(
+        args, scales,
         content_weight=args.content_weight,
         style_weight=default_style_weight(net) if args.style_weight is None else args.style_weight,
         tv_weight=args.tv_weight,
         content_layers=args.content_layers,
         style_layers=args.style_layers,
-        normalization=args.normalization,
-    )
-    if _extended(args, specs):
-        _stylize_extended(args, net, device, settings, specs, inputs, scales)
-        return
-    content = _load(inputs["content"], args.size, device)
-    style = _load(specs[0].source, args.size, device)
-    result = stylize(net, content, style, settings, **_engine_options(args))
-    _finish(args, net, device, settings, result,
-            {"content": inputs["content"], "style": specs[0].source})  # fmt: skip
+        content_reduction=args.content_reduction,
+        style_scale=args.style_scale,
+        preserve_color=args.preserve_color,
+    )  # fmt: skip
+    styles = [{"image": str(s.source), "weight": s.weight} for s in specs]
+    _run_and_save(args, net, device, inputs["content"], specs, settings, inputs,
+                  {"styles": styles})  # fmt: skip
 
 
 def cmd_reconstruct_content(args) -> None:
     from .examples import resolve_image
 
     inputs = {"image": resolve_image(args.image)}
-    net, device, settings = _prepare(args, inputs, [args.size], lambda check: check([args.layer]))
-    settings = settings.updated(content_layers=(args.layer,))
-    image = _load(inputs["image"], args.size, device)
-    from .transfer import reconstruct_content
-
-    result = reconstruct_content(net, image, args.layer, settings, **_engine_options(args))
-    _finish(args, net, device, settings, result, inputs)
+    net, device = _prepare(args, inputs, [args.size], lambda check: check([args.layer]))
+    settings = _settings(args, [args.size], content_layers=(args.layer,))
+    _run_and_save(args, net, device, inputs["image"], None, settings, inputs)
 
 
 def cmd_synthesize_texture(args) -> None:
@@ -466,15 +433,9 @@ def cmd_synthesize_texture(args) -> None:
 
     inputs = {"image": resolve_image(args.image)}
     layers = args.layers or STYLE_LAYERS
-    net, device, settings = _prepare(args, inputs, [args.size], lambda check: check(layers))
-    from .transfer import synthesize_texture
-
-    settings = settings.updated(style_layers=args.layers)
-    image = _load(inputs["image"], args.size, device)
-    result = synthesize_texture(
-        net, image, settings.style_layers, settings, **_engine_options(args)
-    )
-    _finish(args, net, device, settings, result, inputs)
+    net, device = _prepare(args, inputs, [args.size], lambda check: check(layers))
+    settings = _settings(args, [args.size], style_layers=args.layers)
+    _run_and_save(args, net, device, None, inputs["image"], settings, inputs)
 
 
 def cmd_weights(args) -> None:

@@ -18,11 +18,11 @@ Per-layer style term against the style image's Gram :math:`A^l` (eq. 4):
 Style loss (eq. 5): :math:`L_{style} = \sum_l w_l E_l` with :math:`w_l = 1/L` over the
 :math:`L` chosen layers. Total (eq. 7): :math:`\alpha L_{content} + \beta L_{style}`.
 
-*Normalisation.* :math:`E_l` does not change with image size (:math:`G` grows with
+*Image size.* :math:`E_l` does not change with image size (:math:`G` grows with
 :math:`M_l`, and is divided by it), but the paper's content loss is a **sum** over
 :math:`N_l M_l` values, so it grows with the image area and the right :math:`\alpha/\beta`
-changes with resolution. The kit's default (``normalization="mean"``) therefore divides the
-content loss by :math:`N_l M_l`; ``normalization="paper"`` gives eq. 1 exactly. Both are
+changes with resolution. The kit's default (``reduction="mean"``) therefore divides the
+content loss by :math:`N_l M_l`; ``reduction="paper"`` gives eq. 1 exactly. Both are
 provided by :func:`content_loss`.
 """
 
@@ -30,69 +30,30 @@ from __future__ import annotations
 
 import torch
 
-NORMALIZATIONS = ("mean", "paper")
+#: How the content loss is reduced: ``"mean"`` over the layer's values, or eq. 1's ``"paper"`` sum.
+REDUCTIONS = ("mean", "paper")
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     r"""Gram matrices :math:`G = F F^\top` of a ``(B, N, H, W)`` batch, shape ``(B, N, N)``.
 
-    One matrix multiply per layer, in at least float32: half-precision features from autocast
-    are promoted and autocast is switched off for the multiply; float64 stays float64.
-    Channels-last features are multiplied as ``(B, M, N)`` views, without a copy. The backward
-    pass is one multiply too, :math:`dF = (dG + dG^\top) F` (plain autograd would do two and
-    add them; BENCHMARKS.md).
+    :math:`F` is each image's ``(N, M)`` matrix of responses, one row per filter.
     """
-    b, n, h, w = features.shape
-    with torch.autocast(features.device.type, enabled=False):
-        if n > 1 and not features.is_contiguous() and features.is_contiguous(
-            memory_format=torch.channels_last
-        ):
-            flat = _at_least_float32(features.permute(0, 2, 3, 1).reshape(b, h * w, n))
-            return _gram(flat, True)
-        return _gram(_at_least_float32(features.reshape(b, n, h * w)), False)
-
-
-def _gram(flat: torch.Tensor, transposed: bool) -> torch.Tensor:
-    """``flat`` is ``(B, N, M)``, or ``(B, M, N)`` when ``transposed``. A separate function so
-    that ``benchmarks/iteration.py`` can swap in plain autograd to measure the difference."""
-    return _SymmetricGram.apply(flat, transposed)
-
-
-class _SymmetricGram(torch.autograd.Function):
-    """:math:`G = F F^\top` whose backward is one multiply, :math:`(dG + dG^\top) F`."""
-
-    @staticmethod
-    def forward(ctx, flat: torch.Tensor, transposed: bool) -> torch.Tensor:
-        ctx.save_for_backward(flat)
-        ctx.transposed = transposed
-        return flat.transpose(1, 2) @ flat if transposed else flat @ flat.transpose(1, 2)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (flat,) = ctx.saved_tensors
-        with torch.autocast(flat.device.type, enabled=False):
-            sym = grad + grad.transpose(1, 2)
-            return (flat @ sym if ctx.transposed else sym @ flat), None
-
-
-def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    F = features.flatten(2)  # (B, N, M)
+    return F @ F.mT
 
 
 def content_loss(
-    features: torch.Tensor, target: torch.Tensor, normalization: str = "mean"
+    features: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
 ) -> torch.Tensor:
-    r""":math:`\tfrac12 \sum (F - P)^2`, divided by :math:`N_l M_l` unless ``"paper"``.
-
-    (``mse_loss(..., reduction="sum")`` is :math:`\sum (F - P)^2` in one step of autograd.)
-    """
-    f, p = _at_least_float32(features), _at_least_float32(target)
-    squared = torch.nn.functional.mse_loss(f, p, reduction="sum")
-    if normalization == "paper":
+    r""":math:`\tfrac12 \sum (F - P)^2` (``"paper"``), or that divided by :math:`N_l M_l`
+    (``"mean"``, the kit's default)."""
+    squared = (features - target).pow(2).sum()
+    if reduction == "paper":
         return 0.5 * squared
-    if normalization == "mean":
-        return squared * (0.5 / features[0].numel())
-    raise ValueError(f"unknown normalization {normalization!r}: choose one of {NORMALIZATIONS}")
+    if reduction == "mean":
+        return 0.5 * squared / features[0].numel()
+    raise ValueError(f"unknown reduction {reduction!r}: choose one of {', '.join(REDUCTIONS)}")
 
 
 def style_layer_loss(gram: torch.Tensor, target_gram: torch.Tensor, n: int, m: int) -> torch.Tensor:

@@ -11,9 +11,10 @@ walks the network's own layers (any architecture) down to the deepest layer the 
 * **the optimiser's history**: L-BFGS keeps ``history_size`` pairs of image-sized vectors
   (``s`` and ``y``), filled one pair per iteration, plus a few working vectors; Adam two;
 * **the precision**: under bf16 the maps are 2 bytes a value instead of 4 (indices stay 8);
-* **the device**: on the CPU the allocator keeps freed blocks for reuse
-  (:mod:`nst_utils.allocator`), which costs :data:`CPU_ALLOCATOR_FACTOR` on the maps it
-  serves (those under 1 GiB; 1 with ``NST_KEEP_FREED_MEMORY=0``); plus a fixed working set
+* **the device**: on the CPU the engine keeps freed blocks for reuse
+  (:func:`nst_utils.speed.keep_freed_memory`), which costs :data:`CPU_ALLOCATOR_FACTOR` on
+  the maps it serves (those under 1 GiB; 1 with ``NST_KEEP_FREED_MEMORY=0``); plus a fixed
+  working set
   (oneDNN's scratch space, the first iteration's caches), :data:`CPU_FIXED_BYTES`. Both
   constants were fitted on the peaks measured at 256 and 512 px and checked at 1024 and
   2048 px (BENCHMARKS.md part 4). A coarse-to-fine run peaks at its last scale (the earlier
@@ -36,7 +37,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import allocator
+from . import speed
 from .errors import NSTError
 
 GB = 2**30
@@ -107,9 +108,9 @@ def feature_maps(
 
 def _allocator_factor(nbytes: float, on_cpu: bool) -> float:
     """What a block costs with freed memory kept: :data:`CPU_ALLOCATOR_FACTOR` for blocks
-    the heap serves; blocks of :data:`~nst_utils.allocator.KEEP` and more are mapped and
+    the heap serves; blocks of :data:`~nst_utils.speed.KEEP` and more are mapped and
     returned to the system as before, and cost themselves."""
-    if on_cpu and allocator.wanted() and nbytes < allocator.KEEP:
+    if on_cpu and speed.kept_memory_wanted() and nbytes < speed.KEEP:
         return CPU_ALLOCATOR_FACTOR
     return 1.0
 

@@ -12,14 +12,14 @@ some terms switched off: no content image (texture synthesis, paper Fig. 1 top),
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from .fused_style import style_term
+from . import speed
 from .layers import CONTENT_LAYERS, STYLE_LAYERS
-from .losses import NORMALIZATIONS, content_loss, gram_matrix, style_loss, total_variation
+from .losses import REDUCTIONS, content_loss, gram_matrix, style_loss, total_variation
 from .vgg import VGGFeatures
 
 #: β with α = 1 on torchvision's networks (ImageNet-normalised input): with the kit's loss
@@ -52,18 +52,18 @@ CONTENT_SCALES = {
 def default_style_weight(net: VGGFeatures) -> float:
     """β for ``net`` when none is given: :data:`STYLE_WEIGHTS` by architecture and pooling.
 
-    A normalised VGG (:mod:`nst_utils.normalize`: every channel's mean response 1) keeps
+    A rescaled VGG (:mod:`nst_utils.rescale`: every channel's mean response 1) keeps
     :data:`STYLE_WEIGHT` whatever the network, since its responses no longer carry the input
     convention's scale.
     """
-    if getattr(net, "normalized", False):
+    if getattr(net, "rescaled", False):
         return STYLE_WEIGHT
     return STYLE_WEIGHTS[net.arch][net.pooling]
 
 
 def content_scale(net: VGGFeatures) -> float:
-    """:data:`CONTENT_SCALES` for ``net``: 1 on torchvision's networks and a normalised VGG."""
-    if getattr(net, "normalized", False):
+    """:data:`CONTENT_SCALES` for ``net``: 1 on torchvision's networks and a rescaled VGG."""
+    if getattr(net, "rescaled", False):
         return 1.0
     return CONTENT_SCALES[net.arch][net.pooling]
 
@@ -90,18 +90,18 @@ class ContentTarget:
         net: VGGFeatures,
         image: torch.Tensor,
         layers: Sequence[str] = CONTENT_LAYERS,
-        normalization: str = "mean",
+        reduction: str = "mean",
     ) -> None:
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(f"unknown normalization {normalization!r}: choose {NORMALIZATIONS}")
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"unknown reduction {reduction!r}: choose {', '.join(REDUCTIONS)}")
         self.layers = net.check_layers(layers)
-        self.normalization = normalization
+        self.reduction = reduction
         with torch.no_grad():
             self.targets = {k: v.detach() for k, v in net(image, self.layers).items()}
 
     def loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean over the layers of each layer's content loss (one layer in the paper)."""
-        losses = [content_loss(features[k], t, self.normalization) for k, t in self.targets.items()]
+        losses = [content_loss(features[k], t, self.reduction) for k, t in self.targets.items()]
         return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
 
 
@@ -147,12 +147,6 @@ class StyleTarget:
         targets = {k: a * positions(features[k]) for k, a in self.grams.items()}
         return style_loss(features, targets, self.layer_weights)
 
-    @property
-    def fusable(self) -> bool:
-        """Whether :meth:`loss` is this class's eq. 4, so that the objective may compute it
-        fused into the network's pass instead (subclasses with their own loss are not)."""
-        return type(self).loss is StyleTarget.loss
-
 
 def positions(features: torch.Tensor) -> int:
     """:math:`M_l = H_l W_l`, the number of positions of a ``(B, N, H, W)`` feature map."""
@@ -160,17 +154,15 @@ def positions(features: torch.Tensor) -> int:
 
 
 class Objective:
-    """``objective(image) -> LossTerms``; the thing :func:`nst_utils.optimize.optimize` minimises.
+    r"""``objective(image) -> LossTerms``: :math:`\alpha L_{content} + \beta \sum_s w_s
+    L_{style}^{(s)} + \gamma L_{TV}`, the thing :func:`nst_utils.optimize.optimize` minimises.
 
-    ``styles`` is a list of ``(StyleTarget, weight)`` pairs so that several styles can be
-    blended; the paper uses one with weight 1.
+    ``styles`` is a list of ``(target, weight)`` pairs so that several styles can be blended;
+    the paper uses one with weight 1. A target is a :class:`StyleTarget` or anything with
+    ``layers`` and ``loss(features)`` (e.g. :class:`nst_utils.spatial.MaskedStyleTarget`).
 
-    With ``fuse=True`` (default) the style terms of targets that use eq. 4 as written
-    (:attr:`StyleTarget.fusable`) are computed *during* the network's forward pass by
-    :func:`~nst_utils.fused_style.style_term`, which adds each layer's style gradient inside the
-    matrix product that computes it: the same values, one pass over each style layer's
-    feature map less per iteration (BENCHMARKS.md). ``fuse=False`` calls
-    :meth:`StyleTarget.loss`, the paper's formulas step by step.
+    ``fast`` (default on) evaluates through :func:`nst_utils.speed.evaluate`: the same values,
+    computed with the tricks BENCHMARKS.md measured. Off, :meth:`terms` runs as written here.
     """
 
     def __init__(
@@ -181,15 +173,14 @@ class Objective:
         content_weight: float = 1.0,
         style_weight: float = 1.0,
         tv_weight: float = 0.0,
-        fuse: bool = True,
     ) -> None:
         self.net = net
-        self.fuse = fuse
         self.content = content
         self.styles = list(styles)
         self.content_weight = content_weight
         self.style_weight = style_weight
         self.tv_weight = tv_weight
+        self.fast = True
         if content is None and not self.styles:
             raise ValueError("an objective needs a content target, a style target, or both")
         layers = list(content.layers) if content else []
@@ -198,13 +189,21 @@ class Objective:
         self.layers = tuple(layers)
 
     def __call__(self, image: torch.Tensor) -> LossTerms:
-        fused = [(t, w) for t, w in self.styles if self.fuse and t.fusable]
-        plain = [(t, w) for t, w in self.styles if not (self.fuse and t.fusable)]
-        fused_terms: list[torch.Tensor] = []
-        features = self.net(image, self.layers, taps=_style_taps(fused, fused_terms))
+        if self.fast:
+            return speed.evaluate(self, image)
+        return self.terms(image, self.net(image, self.layers))
+
+    def terms(
+        self, image: torch.Tensor, features: dict[str, torch.Tensor],
+        styles: Sequence[tuple[StyleTarget, float]] | None = None,
+        style_terms: Sequence[torch.Tensor] = (),
+    ) -> LossTerms:  # fmt: skip
+        """The loss of ``image`` from its ``features``. ``styles`` (default: all) are the style
+        targets still to compute; ``style_terms`` are terms computed already."""
         zero = image.new_zeros(())
         content = self.content.loss(features) if self.content else zero
-        style_terms = fused_terms + [w * t.loss(features) for t, w in plain]
+        styles = self.styles if styles is None else styles
+        style_terms = [*style_terms, *(w * t.loss(features) for t, w in styles)]
         style = torch.stack(style_terms).sum() if style_terms else zero
         total = self.content_weight * content + self.style_weight * style
         tv = zero
@@ -212,28 +211,6 @@ class Objective:
             tv = total_variation(image)
             total = total + self.tv_weight * tv
         return LossTerms(content, style, tv, total)
-
-
-def _style_taps(
-    styles: Sequence[tuple[StyleTarget, float]], terms: list[torch.Tensor]
-) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
-    r"""Per style layer, a tap that passes the features through :func:`style_term` for each of
-    ``styles`` and appends its :math:`w_s w_l E_l` to ``terms``."""
-    per_layer: dict[str, list[tuple[torch.Tensor, float]]] = {}
-    for target, weight in styles:
-        for name, a in target.grams.items():
-            per_layer.setdefault(name, []).append((a, weight * target.layer_weights[name]))
-
-    def tap(pairs: list[tuple[torch.Tensor, float]]) -> Callable[[torch.Tensor], torch.Tensor]:
-        def apply(features: torch.Tensor) -> torch.Tensor:
-            for a, w in pairs:
-                features, term = style_term(features, a, w)
-                terms.append(term)
-            return features
-
-        return apply
-
-    return {name: tap(pairs) for name, pairs in per_layer.items()}
 
 
 def build_objective(
@@ -246,18 +223,18 @@ def build_objective(
     content_weight: float = 1.0,
     style_weight: float | None = None,
     tv_weight: float = 0.0,
-    normalization: str = "mean",
+    content_reduction: str = "mean",
 ) -> Objective:
     """Objective from images: ``style`` is one image or ``[(image, weight), ...]`` to blend.
 
-    Blend weights must be positive; they are normalised to sum to 1. ``style_weight`` ``None``
+    Blend weights must be positive; they are divided by their total. ``style_weight`` ``None``
     is the network's default, :func:`default_style_weight`.
     """
     if style_weight is None:
         style_weight = default_style_weight(net)
     content_target = None
     if content is not None:
-        content_target = ContentTarget(net, content, content_layers, normalization)
+        content_target = ContentTarget(net, content, content_layers, content_reduction)
     pairs = [] if style is None else ([(style, 1.0)] if torch.is_tensor(style) else list(style))
     if any(w <= 0 for _, w in pairs):
         raise ValueError("style blend weights must be positive")

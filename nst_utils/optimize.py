@@ -27,14 +27,11 @@ descent until its VGG responses match the targets. This module owns that loop:
 * a run whose estimated peak memory does not fit is refused before its first iteration, and
   an allocation that fails anyway ends as one actionable line (:mod:`nst_utils.memory`);
 * ``precision="bf16"`` runs the network's forward (and so its backward) under bfloat16
-  autocast, with the Gram matrices and losses still in float32 (1.8x faster per iteration
-  on a CPU with native bfloat16, e.g. AVX-512 BF16 or AMX; after 300 iterations at 256 px the
-  loss ends within 1% of float32's, BENCHMARKS.md). The default ``"fp32"`` is exact
-  everywhere; ``"auto"`` picks bf16 where :func:`recommended_precision` finds it native. With
-  bf16 the logged losses are the bf16-evaluated ones.
-
-On the CPU the engine keeps the memory an iteration frees for the next one
-(:mod:`nst_utils.allocator`): x1.14 per iteration at 512 px, x1.30 at 1024 px.
+  autocast, with the Gram matrices and losses still in float32 (:mod:`nst_utils.speed`);
+  faster where bfloat16 is native (AVX-512 BF16, AMX, recent GPUs), and within about a
+  percent of float32's loss (BENCHMARKS.md). The default ``"fp32"`` is exact everywhere;
+  ``"auto"`` picks bf16 where :func:`recommended_precision` finds it native. With bf16 the
+  logged losses are the bf16-evaluated ones.
 
 Every iteration reads the loss once on the host (history, best image, NaN check, restarts):
 on the CPU that costs nothing measurable (BENCHMARKS.md), so there is no ``log_every``.
@@ -53,7 +50,6 @@ import torch
 from tqdm.auto import tqdm
 
 from . import memory, openmp
-from .allocator import keep_freed_memory
 from .checks import INITS, OPTIMIZERS, PRECISIONS
 from .errors import NSTError
 from .objective import LossTerms, Objective
@@ -293,7 +289,6 @@ def optimize(
         raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     check_memory(objective, init, steps=steps, optimizer=optimizer, precision=precision)
     if init.device.type == "cpu":
-        keep_freed_memory()  # no page faults for the same tensors every iteration
         openmp.warn_if_too_late()  # torch imported before nst_utils: say what that costs
     x = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1)
     x.requires_grad_(True)

@@ -15,19 +15,14 @@ exposes that network as ``net(image, layers) -> {name: features}``:
 * pooling is ``"max"`` (what VGG was trained with) or ``"avg"`` (what the paper prefers: "we
   found that replacing the max-pooling operation by average pooling improves the gradient
   flow and one obtains slightly more appealing results");
-* on the CPU the convolutions run in the channels-last memory layout (1.1-1.2x faster
-  forward and backward with oneDNN, same values; see BENCHMARKS.md). Returned feature maps
-  then have channels-last strides; set ``net.channels_last = False`` to switch this off;
-* each ReLU works in place on its convolution's output, as in torchvision (on a copy when that
-  output was asked for): one allocation less per layer, about 1% of the time;
-* optional ``taps`` run a function on a layer's output on the way; the objective uses them to
-  compute its style terms inside the pass (:mod:`nst_utils.fused_style`).
+
+Nothing here is about speed: :mod:`nst_utils.speed` runs this same network faster.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -43,7 +38,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)
 #: Per network, ``(mean, std)`` such that the network sees ``(x - mean) / std`` for RGB ``x``
 #: in [0, 1]: ImageNet statistics for torchvision's weights, ``x·255 - mean pixel`` for Caffe's.
-INPUT_NORMALIZATION = {
+INPUT_CONVENTION = {
     "vgg19": (IMAGENET_MEAN, IMAGENET_STD),
     "vgg16": (IMAGENET_MEAN, IMAGENET_STD),
     "vgg19-caffe": (tuple(m / 255 for m in CAFFE_MEAN_RGB), (1 / 255,) * 3),
@@ -60,7 +55,7 @@ def _build_layers(arch: str, pooling: str) -> nn.Sequential:
     ):
         for i in range(1, depth + 1):
             modules[f"conv{block}_{i}"] = nn.Conv2d(in_channels, channels, 3, padding=1)
-            modules[f"relu{block}_{i}"] = nn.ReLU(inplace=True)  # as torchvision's VGG
+            modules[f"relu{block}_{i}"] = nn.ReLU()
             in_channels = channels
         pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
         modules[f"pool{block}"] = pool(kernel_size=2, stride=2)
@@ -85,14 +80,11 @@ class VGGFeatures(nn.Module):
         self.pooling = pooling
         self.layer_names = layer_names(arch)
         self.layers = _build_layers(arch, pooling)
-        mean, std = INPUT_NORMALIZATION[arch]
+        mean, std = INPUT_CONVENTION[arch]
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
         self.requires_grad_(False)
         self.eval()
-        #: Convolutions in channels-last layout: ``None`` (default) means on the CPU only.
-        self.channels_last: bool | None = None
-        self._weights_channels_last = False
 
     def train(self, mode: bool = True) -> VGGFeatures:
         """Always stay in eval mode: VGG has no dropout/batch-norm here, but be explicit."""
@@ -114,51 +106,19 @@ class VGGFeatures(nn.Module):
         """Validate names; ``ValueError`` lists the valid names of this architecture."""
         return check_layers(self.arch, layers)
 
-    def forward(
-        self,
-        image: torch.Tensor,
-        layers: Iterable[str],
-        taps: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """Feature maps ``{name: (B, N_l, H_l, W_l)}`` for ``layers``, stopping at the deepest.
-
-        ``taps`` (optional) maps layer names to functions applied to that layer's output on
-        the way, whose result the network continues with (and returns, for those layers):
-        the objective uses them to fuse its style terms into the pass
-        (:mod:`nst_utils.fused_style`).
-        """
-        taps = taps or {}
-        wanted = set(self.check_layers(layers)) | set(self.check_layers(taps))
+    def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        """Feature maps ``{name: (B, N_l, H_l, W_l)}`` for ``layers``, stopping at the deepest."""
+        wanted = set(self.check_layers(layers))
         out: dict[str, torch.Tensor] = {}
         x = (image - self.mean) / self.std
-        channels_last = self._use_channels_last(x)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        kept = False  # whether x was returned: an in-place ReLU must then work on a copy
         for name, module in self.layers.named_children():
             if not wanted:
                 break
-            if kept and isinstance(module, nn.ReLU) and module.inplace:
-                x = x.clone()
             x = module(x)
-            if name in taps:
-                x = taps[name](x)
-            kept = name in wanted
-            if kept:
+            if name in wanted:
                 out[name] = x
                 wanted.discard(name)
         return out
-
-    def _use_channels_last(self, x: torch.Tensor) -> bool:
-        """Whether to run channels-last, and the conv weights in the matching layout."""
-        wanted = x.device.type == "cpu" if self.channels_last is None else self.channels_last
-        if wanted != self._weights_channels_last:
-            fmt = torch.channels_last if wanted else torch.contiguous_format
-            for module in self.layers:
-                if isinstance(module, nn.Conv2d):
-                    module.weight.data = module.weight.data.contiguous(memory_format=fmt)
-            self._weights_channels_last = wanted
-        return wanted
 
     def extra_repr(self) -> str:
         return f"arch={self.arch!r}, pooling={self.pooling!r}"

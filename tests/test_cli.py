@@ -66,7 +66,7 @@ def test_stylize_writes_image_and_log(pictures, tmp_path, capsys):
         "relu5_1",
     ]
     assert [h["iteration"] for h in data["history"]] == [1, 2, 3, 4]
-    keys = {"iteration", "evaluations", "seconds", "content", "style", "tv", "total"}
+    keys = {"iteration", "evaluations", "seconds", "content", "style", "tv", "total", "size"}
     assert set(data["history"][0]) == keys
     assert data["precision"] == recommended_precision("cpu")  # stylize defaults to auto
 

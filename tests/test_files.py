@@ -109,7 +109,7 @@ def test_argument_errors_come_before_any_work(tmp_path, capsys, monkeypatch, cas
 
 
 def test_ctrl_c_saves_the_best_image_and_exits_130(tmp_path, capsys, monkeypatch):
-    from nst_utils import transfer
+    from nst_utils import pipeline
     from nst_utils.optimize import Result
 
     def interrupted(objective, init, **kwargs):
@@ -117,7 +117,7 @@ def test_ctrl_c_saves_the_best_image_and_exits_130(tmp_path, capsys, monkeypatch
             {"iteration": 1, "seconds": 0.1, "content": 1.0, "style": 1.0, "tv": 0.0,
              "total": 2.0}], best_iteration=1)  # fmt: skip
 
-    monkeypatch.setattr(transfer, "optimize", interrupted)
+    monkeypatch.setattr(pipeline, "optimize", interrupted)
     out, log = tmp_path / "o.png", tmp_path / "l.json"
     code = cli.main(["stylize", "chelsea", "swirls", "-o", str(out), "--log", str(log),
                      "--size", "32", "--arch", "vgg16", "--quiet"])  # fmt: skip

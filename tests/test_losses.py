@@ -43,7 +43,7 @@ def test_content_loss_zero_at_target_and_paper_formula():
     f = p + 1.0  # every element off by one
     assert content_loss(f, p, "paper") == pytest.approx(0.5 * p.numel())
     assert content_loss(f, p, "mean") == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="normalization"):
+    with pytest.raises(ValueError, match="reduction"):
         content_loss(f, p, "weird")
 
 

@@ -1,13 +1,13 @@
-"""The engine's allocator setting removes the page faults of reallocating big tensors."""
+"""The speed module's allocator setting removes the page faults of reallocating big tensors."""
 
 import resource
 
 import pytest
 import torch
 
-from nst_utils import allocator
+from nst_utils import speed
 
-pytestmark = pytest.mark.skipif(allocator._glibc() is None, reason="glibc only")
+pytestmark = pytest.mark.skipif(speed._glibc() is None, reason="glibc only")
 
 
 def _faults_per_iteration(net, x: torch.Tensor) -> list[int]:
@@ -31,12 +31,12 @@ def test_freed_feature_maps_are_reused_instead_of_faulted_in_again(random_vgg16)
     x = torch.rand(1, 3, 512, 512, requires_grad=True)
     pages_per_map = 64 * 512 * 512 * 4 // resource.getpagesize()
     try:
-        assert allocator.set_thresholds(*allocator.GLIBC_DEFAULT_STEADY_STATE)
+        assert speed.set_thresholds(*speed.GLIBC_DEFAULT_STEADY_STATE)
         default = _faults_per_iteration(random_vgg16, x)
-        assert allocator.set_thresholds(allocator.KEEP, allocator.KEEP)
+        assert speed.set_thresholds(speed.KEEP, speed.KEEP)
         kept = _faults_per_iteration(random_vgg16, x)
     finally:
-        allocator.set_thresholds(allocator.KEEP, allocator.KEEP)  # what the engine sets
+        speed.set_thresholds(speed.KEEP, speed.KEEP)  # what the engine sets
     assert min(default) > pages_per_map  # glibc's default: several maps faulted in every time
     # Kept: most iterations fault in not one map (a few pages from other tests' heap); once in
     # a while the heap grows by one map when other tests left it fragmented (seen: 1 in 3).
@@ -45,11 +45,11 @@ def test_freed_feature_maps_are_reused_instead_of_faulted_in_again(random_vgg16)
 
 
 def test_keep_freed_memory_takes_effect_once_per_process(monkeypatch):
-    allocator.keep_freed_memory.cache_clear()
+    speed.keep_freed_memory.cache_clear()
     monkeypatch.setenv("NST_KEEP_FREED_MEMORY", "0")
-    assert allocator.keep_freed_memory() is False
-    allocator.keep_freed_memory.cache_clear()
+    assert speed.keep_freed_memory() is False
+    speed.keep_freed_memory.cache_clear()
     monkeypatch.delenv("NST_KEEP_FREED_MEMORY")
-    assert allocator.keep_freed_memory() is True
-    assert allocator.keep_freed_memory() is True
-    assert allocator.keep_freed_memory.cache_info().hits >= 1
+    assert speed.keep_freed_memory() is True
+    assert speed.keep_freed_memory() is True
+    assert speed.keep_freed_memory.cache_info().hits >= 1
