@@ -13,8 +13,8 @@ import time
 import pytest
 import torch
 
+from nst_utils import pipeline
 from nst_utils.losses import gram_matrix, style_layer_loss
-from nst_utils.optimize import optimize
 from nst_utils.plotting import cluster_order
 from nst_utils.widgets import FeatureMapExplorer, GramExplorer, Playground, RatioExplorer
 from nst_utils.widgets.base import ImageSet
@@ -50,22 +50,27 @@ def wait_until(predicate, timeout=60.0):
     return False
 
 
-class CountingEngine:
-    """Wraps the real engine and counts its calls (interim, until the pipeline lands)."""
+@pytest.fixture
+def pipeline_runs(monkeypatch):
+    """Counts the explorers' calls of :func:`nst_utils.pipeline.run`; ``slow`` seconds of sleep
+    per callback make a run long enough to be stopped."""
+    real = pipeline.run
 
-    def __init__(self, slow: float = 0.0):
-        self.calls = 0
-        self.slow = slow
+    class Runs:
+        calls = 0
+        slow = 0.0
 
-    def __call__(self, objective, init, **kwargs):
-        self.calls += 1
-        callback = kwargs.pop("callback")
+    def counting(*args, callback=None, **kwargs):
+        Runs.calls += 1
 
         def slowed(i, image, losses):
-            time.sleep(self.slow)
+            time.sleep(Runs.slow)
             callback(i, image, losses)
 
-        return optimize(objective, init, callback=slowed, **kwargs)
+        return real(*args, callback=slowed, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run", counting)
+    return Runs
 
 
 @pytest.fixture
@@ -96,6 +101,13 @@ def test_png_helpers_produce_pngs(images):
     assert png_bytes(images["noise"]).startswith(b"\x89PNG")
     grid = feature_grid_png(torch.rand(5, 6, 7), [0, 3, 4], tile=32, ncols=2)
     assert grid.startswith(b"\x89PNG")
+
+
+def test_example_names_are_loaded_at_the_size_and_tensors_keep_theirs():
+    tensor = torch.rand(1, 3, 30, 50)
+    images = ImageSet({"cat": "chelsea", "mine": tensor}, 40)
+    assert max(images["cat"].shape[-2:]) == 40
+    assert torch.equal(images["mine"], tensor)
 
 
 # --------------------------------------------------------------------------- feature maps
@@ -236,32 +248,45 @@ def test_gram_explorer_orders_channels_as_the_library(net, images):
 # --------------------------------------------------------------------------- playground
 
 
-def test_playground_preview_and_result(net, images):
-    engine = CountingEngine()
+def test_playground_preview_and_result(net, images, pipeline_runs):
     pg = Playground(
-        net,
-        images,
-        content="ramp",
-        style="noise",
-        steps=6,
-        preview_every=2,
-        content_layers=["relu2_1"],
-        style_layers=["relu1_1", "relu2_1"],
-        engine=engine,
-    )
+        net, images, content="ramp", style="noise", steps=6, preview_every=2,
+        content_layers=["relu2_1"], style_layers=["relu1_1", "relu2_1"],
+    )  # fmt: skip
     start = pg.image_widget.value
-    shown = []
-    pg.image_widget.observe(lambda change: shown.append(change["new"]), "value")
+    shown = changes(pg.image_widget)
+    progress = changes(pg.progress)
     pg.run_button.click()
     assert pg.wait(120)
     assert len(shown) >= 3, "the preview is updated every 2 of 6 steps"
-    assert engine.calls == 1 and pg.last_error is None
+    assert progress == [1, 2, 3, 4, 5, 6]
+    assert pipeline_runs.calls == 1 and pg.last_error is None
     assert pg.result is not None and pg.result.status == "completed"
-    assert pg.previews == 3 and pg.progress.value == 6
     assert pg.image_widget.value != start
     assert pg.image_widget.value == png_bytes(pg.result.image)
     assert "style transfer" in pg.title.value and "finished" in pg.title.value
     assert not pg.run_button.disabled and pg.stop_button.disabled
+
+
+def test_playground_runs_the_pipeline_with_its_controls(net, images):
+    pg = Playground(net, images, content="ramp", style="noise", init="content", steps=3)
+    pg.content_layers.value, pg.style_layers.value = ("relu2_2",), ("relu1_2", "relu3_1")
+    pg.ratio.value, pg.steps.value, pg.init.value = 1000.0, 4, "noise"
+    s = pg.settings()
+    assert (s.content_layers, s.style_layers) == (("relu2_2",), ("relu1_2", "relu3_1"))
+    assert (s.style_weight, s.content_weight, s.steps, s.init) == (1000.0, 1.0, 4, "noise")
+    pg.run(block=True)
+    start = pg._init_image()
+    direct = pipeline.run(net, images["ramp"], images["noise"], s, init=start, progress=False)
+    assert torch.allclose(pg.result.image, direct.image, atol=1e-5)
+    assert pg.result.history[-1]["total"] == pytest.approx(direct.history[-1]["total"])
+
+
+def test_playground_ratio_starts_at_the_networks_beta(net, images, monkeypatch):
+    from nst_utils.widgets import playground
+
+    monkeypatch.setattr(playground, "default_style_weight", lambda net: 2.5e-3)  # Caffe's
+    assert Playground(net, images).ratio.value == pytest.approx(2.5e-3)
 
 
 def test_playground_init_control_redraws(net, images):
@@ -285,19 +310,12 @@ def test_playground_modes_follow_the_layers(net, images):
     assert "at least one layer" in pg.status.value
 
 
-def test_playground_stop_keeps_the_best_image(net, images):
-    engine = CountingEngine(slow=0.05)
+def test_playground_stop_keeps_the_best_image(net, images, pipeline_runs):
+    pipeline_runs.slow = 0.05
     pg = Playground(
-        net,
-        images,
-        content="ramp",
-        style="noise",
-        steps=500,
-        preview_every=1,
-        content_layers=["relu1_1"],
-        style_layers=["relu1_1"],
-        engine=engine,
-    )
+        net, images, content="ramp", style="noise", steps=500, preview_every=1,
+        content_layers=["relu1_1"], style_layers=["relu1_1"],
+    )  # fmt: skip
     pg.run_button.click()
     assert pg.running and pg.run_button.disabled and not pg.stop_button.disabled
     assert wait_until(lambda: pg.progress.value >= 3)
@@ -312,82 +330,6 @@ def test_playground_stop_keeps_the_best_image(net, images):
     assert not pg.run_button.disabled
 
 
-# --------------------------------------------------------------------------- α/β explorer
-
-
-def test_ratio_explorer_caches_results(net, images):
-    engine = CountingEngine()
-    ex = RatioExplorer(
-        net,
-        images,
-        content="ramp",
-        style="noise",
-        ratios=[1.0, 10.0, 100.0],
-        ratio=1.0,
-        steps=3,
-        content_layers=["relu2_1"],
-        style_layers=["relu1_1"],
-        engine=engine,
-    )
-    assert engine.calls == 0 and "not computed" in ex.title.value  # nothing runs at build
-    ex.compute_button.click()
-    assert ex.wait(120)
-    assert engine.calls == 1 and 1.0 in ex.results
-    first = ex.image_widget.value
-    assert first == png_bytes(ex.results[1.0]) and "β/α = <b>1</b>" in ex.title.value
-
-    ex.ratio.value = 10.0  # new: computed on demand
-    assert ex.wait(120)
-    assert engine.calls == 2 and ex.image_widget.value != first
-    assert ex.image_widget.value == png_bytes(ex.results[10.0])
-    assert ex.progress.value == 3 and "cached: 1, 10" in ex.status.value
-
-    ex.ratio.value = 1.0  # cached: shown at once, no engine call
-    assert ex.image_widget.value == first and engine.calls == 2 and not ex.running
-    ex.ratio.value = 10.0
-    assert ex.image_widget.value == png_bytes(ex.results[10.0]) and engine.calls == 2
-
-
-def test_ratio_explorer_compute_all_and_precomputed(net, images):
-    engine = CountingEngine()
-    seeded = torch.rand(1, 3, 32, 40)
-    ex = RatioExplorer(
-        net,
-        images,
-        ratios=[1.0, 100.0],
-        ratio=1.0,
-        steps=2,
-        precomputed={1.0: seeded},
-        content_layers=["relu1_1"],
-        style_layers=["relu1_1"],
-        engine=engine,
-    )
-    assert ex.image_widget.value == png_bytes(seeded)
-    ex.compute_all.click()
-    assert ex.wait(120)
-    assert engine.calls == 1 and set(ex.results) == {1.0, 100.0}
-
-
-def test_ratio_explorer_stop_does_not_cache(net, images):
-    engine = CountingEngine(slow=0.05)
-    ex = RatioExplorer(
-        net,
-        images,
-        ratios=[1.0, 10.0],
-        ratio=1.0,
-        steps=400,
-        content_layers=["relu1_1"],
-        style_layers=["relu1_1"],
-        engine=engine,
-    )
-    ex.compute_button.click()
-    assert wait_until(lambda: ex.progress.value >= 2)
-    ex.stop_button.click()
-    assert ex.wait(60)
-    assert ex.results == {} and engine.calls == 1
-    assert ex.computing is None and "not computed" in ex.title.value
-
-
 def test_widget_updates_from_a_thread_reach_the_widget(net, images):
     """The preview is set from the worker thread; the value must land on the widget."""
     pg = Playground(
@@ -397,3 +339,71 @@ def test_widget_updates_from_a_thread_reach_the_widget(net, images):
     pg.image_widget.observe(lambda c: seen.append(threading.current_thread().name), "value")
     pg.run(block=True)
     assert seen and all(name == "nst-widget-worker" for name in seen)
+
+
+# --------------------------------------------------------------------------- β/α explorer
+
+
+def test_ratio_explorer_caches_results(net, images, pipeline_runs):
+    ex = RatioExplorer(
+        net, images, content="ramp", style="noise", ratios=[1.0, 10.0, 100.0], ratio=1.0,
+        steps=3, content_layers=["relu2_1"], style_layers=["relu1_1"],
+    )  # fmt: skip
+    assert pipeline_runs.calls == 0 and "not computed" in ex.title.value  # nothing at build
+    ex.compute_button.click()
+    assert ex.wait(120)
+    assert pipeline_runs.calls == 1 and 1.0 in ex.results
+    first = ex.image_widget.value
+    assert first == png_bytes(ex.results[1.0]) and "β/α = <b>1</b>" in ex.title.value
+
+    ex.ratio.value = 10.0  # new: computed on demand
+    assert ex.wait(120)
+    assert pipeline_runs.calls == 2 and ex.image_widget.value != first
+    assert ex.image_widget.value == png_bytes(ex.results[10.0])
+    assert ex.progress.value == 3 and "cached: 1, 10" in ex.status.value
+
+    ex.ratio.value = 1.0  # cached: shown at once, no new run
+    assert ex.image_widget.value == first and pipeline_runs.calls == 2 and not ex.running
+    ex.ratio.value = 10.0
+    assert ex.image_widget.value == png_bytes(ex.results[10.0]) and pipeline_runs.calls == 2
+
+
+def test_ratio_explorer_result_is_the_pipelines(net, images):
+    ex = RatioExplorer(
+        net, images, content="ramp", style="noise", ratios=[30.0], steps=3, init="noise",
+        content_layers=["relu2_1"], style_layers=["relu1_1", "relu2_1"], seed=5,
+    )  # fmt: skip
+    ex.compute_button.click()
+    assert ex.wait(120)
+    settings = pipeline.Settings(
+        steps=3, style_weight=30.0, init="noise", content_layers=("relu2_1",),
+        style_layers=("relu1_1", "relu2_1"), seed=5,
+    )  # fmt: skip
+    direct = pipeline.run(net, images["ramp"], images["noise"], settings, progress=False)
+    assert torch.allclose(ex.results[30.0], direct.image, atol=1e-5)
+
+
+def test_ratio_explorer_compute_all_and_precomputed(net, images, pipeline_runs):
+    seeded = torch.rand(1, 3, 32, 40)
+    ex = RatioExplorer(
+        net, images, ratios=[1.0, 100.0], ratio=1.0, steps=2, precomputed={1.0: seeded},
+        content_layers=["relu1_1"], style_layers=["relu1_1"],
+    )  # fmt: skip
+    assert ex.image_widget.value == png_bytes(seeded)
+    ex.compute_all.click()
+    assert ex.wait(120)
+    assert pipeline_runs.calls == 1 and set(ex.results) == {1.0, 100.0}
+
+
+def test_ratio_explorer_stop_does_not_cache(net, images, pipeline_runs):
+    pipeline_runs.slow = 0.05
+    ex = RatioExplorer(
+        net, images, ratios=[1.0, 10.0], ratio=1.0, steps=400, content_layers=["relu1_1"],
+        style_layers=["relu1_1"],
+    )  # fmt: skip
+    ex.compute_button.click()
+    assert wait_until(lambda: ex.progress.value >= 2)
+    ex.stop_button.click()
+    assert ex.wait(60)
+    assert ex.results == {} and pipeline_runs.calls == 1
+    assert ex.computing is None and "not computed" in ex.title.value

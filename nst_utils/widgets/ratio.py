@@ -1,45 +1,44 @@
 """A slider through β/α: computed results appear at once, new ones on demand (notebook 04).
 
-Interim: the runs are built here from the objective and the engine; they move to
-:func:`nst_utils.pipeline.run` when the pipeline lands.
+Each β/α is one run of :func:`nst_utils.pipeline.run` with the explorer's settings and that
+``style_weight``, in a background thread (:class:`~nst_utils.widgets.base.Background`); the
+image previews while it runs, and only completed runs are kept.
 """
 
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import ipywidgets as W
 import torch
 
+from .. import pipeline
 from ..config import pick
-from ..objective import (
-    CONTENT_LAYERS,
-    STYLE_LAYERS,
-    Objective,
-    build_objective,
-    default_style_weight,
-)
-from ..optimize import Result, initial_image
+from ..layers import CONTENT_LAYERS, STYLE_LAYERS
+from ..objective import default_style_weight
+from ..optimize import Result
 from ..vgg import VGGFeatures
-from .base import Background, Explorer, Images, ImageSet, device_of
-from .playground import _engine
+from .base import Images, ImageSet, RunningExplorer, device_of
 from .render import image_widget, png_bytes
 
-#: β/α values of the ratio explorer, as multiples of the network's default β.
+#: β/α values of the ratio explorer, as multiples of the network's default β
+#: (:func:`~nst_utils.objective.default_style_weight`): from "content dominates" to "style
+#: dominates".
 DEFAULT_RATIOS = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)
 
 
-class RatioExplorer(Explorer):
+class RatioExplorer(RunningExplorer):
     """Slide through β/α: cached results appear at once, new ones are computed on demand.
 
-    ``ratio`` is a selection slider over ``ratios``. A result not yet in ``results`` is
-    queued and computed in a background thread (``progress`` and ``status`` show how far it
-    is; the image previews while it runs). ``compute_button`` computes the selected value,
+    ``ratio`` is a selection slider over ``ratios``. A value not yet in ``results`` is queued
+    and computed in a background thread (``progress`` and ``status`` show how far it is; the
+    image previews while it runs). ``compute_button`` computes the selected value,
     ``compute_all`` queues every missing one, ``stop_button`` cancels (partial results are
-    not cached). ``precomputed`` seeds the cache, e.g. with a sweep the notebook already ran.
-    ``engine_calls`` counts runs (for tests).
+    not kept). ``precomputed`` seeds the cache, e.g. with a sweep the notebook already ran
+    with the same settings. ``settings`` are the pipeline settings of every run (its
+    ``style_weight`` is the slider's β/α, with ``content_weight`` α = 1).
     """
 
     def __init__(
@@ -61,7 +60,6 @@ class RatioExplorer(Explorer):
         seed: int = 0,
         precomputed: Mapping[float, torch.Tensor | Result] | None = None,
         compute_on_change: bool = True,
-        engine: Callable | None = None,
     ) -> None:
         super().__init__()
         self.net = net
@@ -69,44 +67,37 @@ class RatioExplorer(Explorer):
         names = self.images.names
         self.content_name = content or names[0]
         self.style_name = style or names[-1]
-        self.steps = steps or pick(100, 3)
-        self.init = init
-        self.layers = (tuple(content_layers), tuple(style_layers))
         net.check_layers([*content_layers, *style_layers])
-        self.optimizer = optimizer
-        self.lr = lr
-        self.seed = seed
-        self.engine = engine
+        self.settings = pipeline.Settings(
+            steps=steps or pick(100, 3), content_weight=1.0, content_layers=tuple(content_layers),
+            style_layers=tuple(style_layers), init=init, optimizer=optimizer, lr=lr, seed=seed,
+        )  # fmt: skip
         self.compute_on_change = compute_on_change
-        self.engine_calls = 0
         self.results: dict[float, torch.Tensor] = {}
         for r, value in (precomputed or {}).items():
             self.results[float(r)] = value.image if isinstance(value, Result) else value
-        if ratios is None:
-            ratios = [float(f"{default_style_weight(net) * f:.3g}") for f in DEFAULT_RATIOS]
-        ratios = sorted({float(r) for r in ratios} | set(self.results))
-        self._objective: Objective | None = None
         self._queue: list[float] = []
         self.computing: float | None = None
         self._active = False
-        self._bg = Background()
+        self._build_controls(ratios, ratio)
+        self.redraw()
 
-        default = math.log(default_style_weight(net))
-        start = ratio
-        if start is None:
-            start = min(ratios, key=lambda r: abs(math.log(max(r, 1e-30)) - default))
+    def _build_controls(self, ratios: Iterable[float] | None, ratio: float | None) -> None:
+        beta = default_style_weight(self.net)
+        if ratios is None:
+            ratios = [float(f"{beta * f:.3g}") for f in DEFAULT_RATIOS]
+        ratios = sorted({float(r) for r in ratios} | set(self.results))
+        if ratio is None:  # the value nearest the network's default β on a log scale
+            ratio = min(ratios, key=lambda r: abs(math.log(max(r, 1e-30)) - math.log(beta)))
         self.ratio = W.SelectionSlider(
-            options=[(f"{r:g}", r) for r in ratios],
-            value=float(start),
-            description="β/α",
-            continuous_update=False,
-            layout=W.Layout(width="420px"),
-        )
+            options=[(f"{r:g}", r) for r in ratios], value=float(ratio), description="β/α",
+            continuous_update=False, layout=W.Layout(width="420px"),
+        )  # fmt: skip
         self.ratio.add_class("nst-ratio")
         self.compute_button = W.Button(description="compute this", icon="play")
         self.compute_all = W.Button(description="compute all", icon="forward")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop")
-        self.progress = W.IntProgress(value=0, min=0, max=self.steps, description="step")
+        self.progress = W.IntProgress(value=0, min=0, max=self.settings.steps, description="step")
         self.status = W.HTML()
         self.status.add_class("nst-ratio-status")
         self.title = W.HTML()
@@ -125,14 +116,6 @@ class RatioExplorer(Explorer):
             ]
         )
         self.widget.add_class("nst-ratio-explorer")
-        self.redraw()
-
-    @property
-    def running(self) -> bool:
-        return self._bg.running
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._bg.wait(timeout)
 
     def _on_ratio(self, _change) -> None:
         self.redraw()
@@ -144,8 +127,9 @@ class RatioExplorer(Explorer):
         if r in self.results:
             self.image_widget.value = png_bytes(self.results[r])
             self.title.value = (
-                f"β/α = <b>{r:g}</b> ({self.steps} steps from {html.escape(self.init)}; "
-                f"content {html.escape(self.content_name)}, style {html.escape(self.style_name)})"
+                f"β/α = <b>{r:g}</b> ({self.settings.steps} steps from "
+                f"{html.escape(self.settings.init)}; content {html.escape(self.content_name)}, "
+                f"style {html.escape(self.style_name)})"
             )
         else:
             queued = r == self.computing or r in self._queue
@@ -172,42 +156,33 @@ class RatioExplorer(Explorer):
         self._draw()
 
     def stop(self) -> None:
-        """Cancel the queue and the run in progress (which is not cached)."""
+        """Cancel the queue and the run in progress (which is not kept)."""
         with self._bg.lock:
             self._queue.clear()
         self._bg.stop_event.set()
 
-    def objective(self, ratio: float) -> Objective:
-        """The objective for ``ratio``; the targets are computed once and shared."""
-        if self._objective is None:
-            content = self.images[self.content_name]
-            style = self.images[self.style_name]
-            self._objective = build_objective(
-                self.net,
-                content,
-                style,
-                content_layers=self.layers[0],
-                style_layers=self.layers[1],
-            )
-        base = self._objective
-        return Objective(self.net, base.content, base.styles, 1.0, ratio, base.tv_weight)
+    def _next(self) -> float | None:
+        """Take the next value off the queue, the selected one first (call under the lock)."""
+        if not self._queue:
+            self.computing, self._active = None, False
+            return None
+        selected = self.ratio.value
+        r = selected if selected in self._queue else self._queue[0]
+        self._queue.remove(r)
+        self.computing = r
+        return r
 
     def _work(self) -> None:
         while True:
             with self._bg.lock:
-                if not self._queue:
-                    self.computing, self._active = None, False
-                    break
-                selected = self.ratio.value
-                r = selected if selected in self._queue else self._queue[0]
-                self._queue.remove(r)
-                self.computing = r
+                r = self._next()
+            if r is None:
+                break
             try:
                 self._status()
                 image = self._compute(r)
             except Exception as err:
-                self.last_error = f"{type(err).__name__}: {err}"
-                self.status.value = f"<b style='color:#b00'>{html.escape(self.last_error)}</b>"
+                self.show_error(err, self.status)
                 with self._bg.lock:
                     self.computing, self._active = None, False
                     self._queue.clear()
@@ -224,32 +199,20 @@ class RatioExplorer(Explorer):
         self._status()
 
     def _compute(self, r: float) -> torch.Tensor | None:
-        content = self.images[self.content_name]
-        style = self.images[self.style_name]
-        init = initial_image(self.init, content, style, seed=self.seed)
-        objective = self.objective(r)
-        self.progress.max, self.progress.value = self.steps, 0
-        every = max(1, self.steps // 10)
+        """One run at β/α = ``r``; its image, or ``None`` if it was stopped."""
+        steps = self.settings.steps
+        self.progress.max, self.progress.value = steps, 0
+        every = max(1, steps // 10)
 
-        def callback(iteration: int, image: torch.Tensor, losses: dict) -> None:
+        def preview(iteration: int, image: torch.Tensor, losses: dict) -> None:
             self.progress.value = iteration
-            if self.ratio.value == r and (iteration % every == 0):
+            if self.ratio.value == r and iteration % every == 0:
                 self.image_widget.value = png_bytes(image)
-                self.title.value = (
-                    f"β/α = <b>{r:g}</b>: computing, iteration {iteration}/{self.steps}"
-                )
+                self.title.value = f"β/α = <b>{r:g}</b>: computing, iteration {iteration}/{steps}"
 
-        torch.manual_seed(self.seed)
-        self.engine_calls += 1
-        result = _engine(self.engine)(
-            objective,
-            init,
-            steps=self.steps,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            callback=callback,
-            callback_every=1,
-            stop=self._bg.stop_event,
-            progress=False,
-        )
+        result = pipeline.run(
+            self.net, self.images[self.content_name], self.images[self.style_name],
+            self.settings.updated(style_weight=r), callback=preview, callback_every=1,
+            stop=self._bg.stop_event, progress=False,
+        )  # fmt: skip
         return result.image if result.status == "completed" else None
