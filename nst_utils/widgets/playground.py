@@ -22,7 +22,7 @@ from ..checks import INITS
 from ..config import pick
 from ..layers import CONTENT_LAYERS, STYLE_LAYERS
 from ..objective import default_style_weight
-from ..optimize import Result, initial_image
+from ..optimize import initial_image
 from ..vgg import VGGFeatures
 from .base import Images, ImageSet, RunningExplorer, device_of
 from .render import image_widget, png_bytes
@@ -65,7 +65,7 @@ class Playground(RunningExplorer):
         self.optimizer = optimizer
         self.lr = lr
         self.seed = seed
-        self.result: Result | None = None
+        self.result: pipeline.Result | None = None
         net.check_layers([*content_layers, *style_layers])
         self._build_controls(content, style, content_layers, style_layers, ratio, init)
         self.steps = W.IntSlider(
@@ -214,7 +214,7 @@ class Playground(RunningExplorer):
         finally:
             self.run_button.disabled, self.stop_button.disabled = False, True
 
-    def _show_result(self, what: str, result: Result, steps: int) -> None:
+    def _show_result(self, what: str, result: pipeline.Result, steps: int) -> None:
         self.image_widget.value = png_bytes(result.image)
         best = result.history[result.best_iteration - 1]["total"] if result.history else 0
         stopped = result.status != "completed"

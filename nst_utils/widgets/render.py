@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
-from ..images import to_pil
+from ..images import resize_longest, to_pil
 
 
 def png_bytes(image: torch.Tensor | np.ndarray | Image.Image) -> bytes:
@@ -49,8 +49,9 @@ def colorize(values: np.ndarray, cmap: str = "viridis") -> np.ndarray:
 
 
 def fit(picture: Image.Image, longest: int) -> Image.Image:
-    """Scale to ``longest`` px for display: block-averaged when shrinking, nearest (so that
-    the units of a small feature map stay visible as squares) when enlarging."""
+    """Scale a colour-mapped feature map to ``longest`` px for display: block-averaged when
+    shrinking, nearest when enlarging, so that each unit of a small map stays visible as a
+    square (a picture is resized by :func:`thumbnail` instead)."""
     w, h = picture.size
     scale = longest / max(w, h)
     new = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -60,8 +61,9 @@ def fit(picture: Image.Image, longest: int) -> Image.Image:
 
 
 def thumbnail(image: torch.Tensor, longest: int) -> bytes:
-    """PNG bytes of an image tensor scaled to ``longest`` px (the explorers' input previews)."""
-    return png_bytes(fit(to_pil(image), longest))
+    """PNG bytes of a picture at ``longest`` px (the explorers' input previews), resized by
+    the kit's one filter (:func:`nst_utils.images.resize_longest`)."""
+    return png_bytes(resize_longest(image, longest))
 
 
 def label(picture: Image.Image, text: str) -> Image.Image:
