@@ -7,30 +7,29 @@ only. The *full* pass is the kit's objective (content relu4_2, style relu1_1 …
 β = 100), plus the one host read of the loss the engine does per iteration.
 
 Each comparison is its own interleaved group (A, B, A, B, ...; see ``GROUPS``), so that a ratio
-is only ever taken between runs that alternated with each other. The speed-up candidates:
+is only ever taken between runs that alternated with each other. *Bare* and *full* both run
+through :mod:`nst_utils.speed`'s memory layout. What each trick of that module is worth:
 
-* ``contiguous``: the network with ``channels_last = False`` (the layout before the change);
+* ``written``: the objective with ``fast = False``: the formulas of ``losses``/``objective`` as
+  written, none of the speed module's tricks in the pass (the process keeps its memory
+  setting): what the whole module gains;
+* ``contiguous``: the fast route without channels-last (a copy of the network with contiguous
+  weights, ``speed.channels_last`` switched off);
 * ``bf16``: the engine's ``precision="bf16"`` autocast (Gram matrices and losses in fp32);
 * ``nosync``: the full objective without the per-iteration ``.item()``;
-* ``unfused``: the objective with ``fuse=False``, the style terms computed after the forward
-  pass by ``StyleTarget.loss`` (Gram matrices with the one-multiply symmetric backward), so
-  that autograd adds each style gradient to the network's in a pass of its own;
-* ``plain_gram``: that, with Gram matrices through plain autograd (two multiplies in the
-  backward), i.e. the engine before both changes;
-* ``fused_style_bf16``: the same comparison under bf16 autocast;
 * ``matmul_gram``: the fused style term with every Gram product as a matrix multiply, none
-  as a 1×1 convolution (``nst_utils.fused_style.CONVOLUTION_MIN_POSITIONS``);
+  as a 1×1 convolution (``nst_utils.speed.CONVOLUTION_MIN_POSITIONS``);
 * ``products_only``: not a candidate but a floor: the style nodes replaced by ones that do
   nothing but the two products per layer (the Gram matrix forward, the gradient product
   backward, by the engine's own routes) and return no loss, so that the overhead left is
   that of the products, the content loss and the autograd nodes alone;
 * ``default_allocator``: the full objective with glibc's own allocator thresholds instead of
-  the engine's (``nst_utils.allocator``), switching before every timed call and running one
-  untimed call after each switch. A lower bound: the heap the engine's setting built up stays
-  in the process, so fewer blocks are faulted in again than in a process that never had it;
-  part 4 compares fresh processes.
+  the engine's (``nst_utils.speed.keep_freed_memory``), switching before every timed call and
+  running one untimed call after each switch. A lower bound: the heap the engine's setting
+  built up stays in the process, so fewer blocks are faulted in again than in a process that
+  never had it; part 4 compares fresh processes.
 
-The whole part runs with the engine's allocator setting, as ``optimize`` does.
+The whole part runs with the engine's allocator setting, as the fast route does.
 """
 
 from __future__ import annotations
@@ -41,9 +40,7 @@ import time
 
 import torch
 
-from nst_utils import fused_style, losses
-from nst_utils import objective as objective_module
-from nst_utils.allocator import keep_freed_memory
+from nst_utils import speed
 from nst_utils.objective import build_objective
 from nst_utils.optimize import autocast
 
@@ -62,39 +59,33 @@ from .common import (
 #: The interleaved groups: each ratio is taken within one of them.
 GROUPS = {
     "overhead": ("full", "bare"),
+    "speed_module": ("full", "full_written"),
     "channels_last": ("full", "full_contiguous", "bare_contiguous"),
     "bf16": ("full", "full_bf16", "bare_bf16"),
-    "fused_style": ("full", "full_unfused"),
-    "fused_style_bf16": ("full_bf16", "full_bf16_unfused"),
     "convolution_gram": ("full", "full_matmul_gram"),
-    "symmetric_gram": ("full_unfused", "full_plain_gram"),
     "sync": ("full", "full_nosync"),
     "products_floor": ("full", "full_products_only", "bare"),
 }
 
 
-def _plain_gram(flat: torch.Tensor, transposed: bool) -> torch.Tensor:
-    return flat.transpose(1, 2) @ flat if transposed else flat @ flat.transpose(1, 2)
-
-
 @contextlib.contextmanager
 def matmul_gram():
     """The fused style term without its 1×1-convolution route."""
-    saved, fused_style.CONVOLUTION_MIN_POSITIONS = fused_style.CONVOLUTION_MIN_POSITIONS, 2**62
+    saved, speed.CONVOLUTION_MIN_POSITIONS = speed.CONVOLUTION_MIN_POSITIONS, 2**62
     try:
         yield
     finally:
-        fused_style.CONVOLUTION_MIN_POSITIONS = saved
+        speed.CONVOLUTION_MIN_POSITIONS = saved
 
 
 @contextlib.contextmanager
-def plain_gram():
-    """Gram matrices through plain autograd (the kit before its symmetric backward)."""
-    saved, losses._gram = losses._gram, _plain_gram
+def contiguous_layout():
+    """The fast route with the convolutions in the contiguous layout."""
+    saved, speed.channels_last = speed.channels_last, lambda net, image: image
     try:
         yield
     finally:
-        losses._gram = saved
+        speed.channels_last = saved
 
 
 def _allocator_pair(full, reps: int) -> dict:
@@ -115,7 +106,7 @@ class _ProductsOnly(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, features, target, weight):
-        gram = fused_style._gram(features)
+        gram = speed._gram(features)
         ctx.save_for_backward(features, gram)
         ctx.set_materialize_grads(False)
         return features.view_as(features), features.new_zeros(())
@@ -123,16 +114,16 @@ class _ProductsOnly(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_features, grad_loss):
         features, gram = ctx.saved_tensors
-        return fused_style._add_product(grad_features, gram, features), None, None
+        return speed._add_product(grad_features, gram, features), None, None
 
 
 @contextlib.contextmanager
 def products_only():
-    saved, objective_module.style_term = objective_module.style_term, _ProductsOnly.apply
+    saved, speed.style_term = speed.style_term, _ProductsOnly.apply
     try:
         yield
     finally:
-        objective_module.style_term = saved
+        speed.style_term = saved
 
 
 def _patched(fn, context):
@@ -142,9 +133,9 @@ def _patched(fn, context):
     return run
 
 
-def _steps(net, content, style, precision: str, sync: bool = True, fuse: bool = True):
+def _steps(net, content, style, precision: str, sync: bool = True, fast: bool = True):
     objective = build_objective(net, content, style)
-    objective.fuse = fuse
+    objective.fast = fast
     x = content.clone().requires_grad_(True)
 
     def full():
@@ -158,7 +149,7 @@ def _steps(net, content, style, precision: str, sync: bool = True, fuse: bool = 
     def bare():
         x.grad = None
         with autocast(precision, x.device):
-            out = net(x, [DEEPEST])[DEEPEST]
+            out = net(speed.channels_last(net, x), [DEEPEST])[DEEPEST]
         out.float().sum().backward()
 
     return full, bare
@@ -166,10 +157,11 @@ def _steps(net, content, style, precision: str, sync: bool = True, fuse: bool = 
 
 def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=print) -> dict:
     """Interleaved per-iteration timings at every size, with overhead ratios and GFLOP/s."""
-    keep_freed_memory()  # the engine's setting, as optimize() makes it
+    speed.keep_freed_memory()  # the engine's setting, as the fast route makes it
     contiguous = copy.deepcopy(net)
-    contiguous.channels_last = False
-    net.channels_last = None
+    for module in contiguous.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.weight.data = module.weight.data.contiguous()
     peaks = [fp32_peak()]  # measured again at the end: the better of the two counts
     peak_bf16 = matmul_peak(2048, dtype=torch.bfloat16)
     log(f"  fp32 matmul peak {peaks[0]['gflops']:.0f} GFLOP/s (torch.mm 2048^2 "
@@ -183,13 +175,11 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
         full_nosync, _ = _steps(net, content, style, "fp32", sync=False)
         full_c, bare_c = _steps(contiguous, content, style, "fp32")
         full_bf, bare_bf = _steps(net, content, style, "bf16")
-        full_unfused, _ = _steps(net, content, style, "fp32", fuse=False)
-        full_bf_unfused, _ = _steps(net, content, style, "bf16", fuse=False)
+        full_written, _ = _steps(net, content, style, "fp32", fast=False)
         fns = {"full": full, "bare": bare, "full_nosync": full_nosync,
-               "full_contiguous": full_c, "bare_contiguous": bare_c,
-               "full_bf16": full_bf, "bare_bf16": bare_bf, "full_unfused": full_unfused,
-               "full_bf16_unfused": full_bf_unfused,
-               "full_plain_gram": _patched(full_unfused, plain_gram),
+               "full_contiguous": _patched(full_c, contiguous_layout),
+               "bare_contiguous": _patched(bare_c, contiguous_layout),
+               "full_bf16": full_bf, "bare_bf16": bare_bf, "full_written": full_written,
                "full_matmul_gram": _patched(full, matmul_gram),
                "full_products_only": _patched(full, products_only)}
         n = reps or {128: 81, 256: 15, 512: 5, 1024: 3}.get(size, 5)
@@ -216,9 +206,7 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
             "overhead_full_vs_bare_bf16": r("bf16", "full_bf16", "bare_bf16") - 1,
             "speedup_channels_last": r("channels_last", "full_contiguous", "full"),
             "speedup_bf16": r("bf16", "full", "full_bf16"),
-            "speedup_fused_style": r("fused_style", "full_unfused", "full"),
-            "speedup_fused_style_bf16": r("fused_style_bf16", "full_bf16_unfused", "full_bf16"),
-            "speedup_symmetric_gram": r("symmetric_gram", "full_plain_gram", "full_unfused"),
+            "speedup_speed_module": r("speed_module", "full_written", "full"),
             "speedup_convolution_gram": r("convolution_gram", "full_matmul_gram", "full"),
             "overhead_products_only_vs_bare": r("products_floor", "full_products_only", "bare") - 1,
             "overhead_full_vs_bare_floor_group": r("products_floor", "full", "bare") - 1,
@@ -238,10 +226,8 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
             f"{100 * row['overhead_full_vs_bare_floor_group']:+.1f}% in that group); "
             f"channels_last x"
             f"{row['speedup_channels_last']:.2f}, bf16 x{row['speedup_bf16']:.2f}, "
-            f"fused style x{row['speedup_fused_style']:.2f} (bf16 "
-            f"x{row['speedup_fused_style_bf16']:.2f}), "
+            f"speed module x{row['speedup_speed_module']:.2f}, "
             f"kept memory x{row['speedup_kept_memory']:.2f}, "
-            f"sym. Gram x{row['speedup_symmetric_gram']:.2f}, "
             f"Gram as 1x1 conv x{row['speedup_convolution_gram']:.2f}, "
             f".item() {100 * row['sync_cost']:+.1f}%; {row['gflops_full']:.0f} GFLOP/s")
     peaks.append(fp32_peak())

@@ -5,7 +5,7 @@ arguments alone reveal (an unknown choice, an output path that cannot be written
 leave no position at the deepest layer) is therefore checked by this module, which imports
 neither torch nor the network, so the ``nst`` command reports it in a fraction of a second.
 The modules that use these names (:mod:`~nst_utils.optimize`, :mod:`~nst_utils.vgg`,
-:mod:`~nst_utils.images`, :mod:`~nst_utils.multiscale`) import them from here.
+:mod:`~nst_utils.images`, :mod:`~nst_utils.pipeline`) import them from here.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import math
 import torch
 
 from benchmarks import iteration
-from nst_utils import fused_style
+from nst_utils import speed
 
 
 def test_part_1_reports_every_comparison(random_vgg16):
@@ -30,12 +30,12 @@ def test_floor_node_computes_the_engines_products():
     f.requires_grad_(True)
     deeper = torch.randn(1, 8, 64, 72)
     with iteration.products_only():
-        out, term = iteration.objective_module.style_term(f, None, 1.0)
+        out, term = speed.style_term(f, None, 1.0)
     out.backward(deeper)
     flat = f.detach().permute(0, 2, 3, 1).reshape(-1, 8)
     gram = flat.T @ flat
     expected = deeper + (flat @ gram).reshape(1, 64, 72, 8).permute(0, 3, 1, 2)
-    assert fused_style._via_convolution(f)  # 4608 positions: the 1×1-convolution route
+    assert speed._via_convolution(f)  # 4608 positions: the 1×1-convolution route
     assert term.item() == 0.0
     torch.testing.assert_close(f.grad, expected, rtol=1e-4, atol=1e-3)
 
