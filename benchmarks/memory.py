@@ -68,11 +68,11 @@ def child(size: int, steps: int, precision: str, scales: list[int] | None, real:
     after_load = _status_mb("VmRSS")
     t0 = time.perf_counter()
     if scales:
-        from nst_utils.multiscale import stylize_multiscale
-        from nst_utils.pipeline import Settings
+        from nst_utils.pipeline import Settings, stylize
 
-        result = stylize_multiscale(net, content, style, scales, Settings(steps=steps),
-                                    progress=False, precision=precision)
+        settings = Settings(size=scales[-1], coarse_sizes=tuple(scales[:-1]), steps=steps,
+                            precision=precision)  # fmt: skip
+        result = stylize(net, content, style, settings, progress=False)
         wall = time.perf_counter() - t0
         return {"size": size, "scales": scales, "steps_per_scale": steps,
                 "precision": precision, "wall_s": wall, "peak_rss_mb": _status_mb("VmHWM"),

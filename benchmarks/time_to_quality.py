@@ -22,10 +22,9 @@ import time
 
 import torch
 
-from nst_utils.multiscale import stylize_multiscale
 from nst_utils.objective import build_objective
 from nst_utils.optimize import PRECISIONS, StopOptimization, optimize
-from nst_utils.pipeline import Settings
+from nst_utils.pipeline import Settings, run
 
 from .common import glibc_default_allocator, images
 from .reference_tutorial import run_style_transfer
@@ -117,18 +116,22 @@ def _coarse_to_fine(net, content, style, target: float, evals: int, precision: s
     size = content.shape[-1]
     scales, coarse = [size // 4, size // 2, size], [evals // 2, evals // 2]
     t0 = time.perf_counter()
-    result = stylize_multiscale(net, content, style, scales, Settings(),
-                                steps_per_scale=[*coarse, 2 * evals], progress=False,
-                                precision=precision, callback=_stopper(size, target),
-                                callback_every=1)
+    stages, start = [], None
+    for scale, steps in zip(scales, [*coarse, 2 * evals], strict=True):  # the pipeline per size
+        settings = Settings(size=scale, steps=steps, precision=precision)
+        stages.append(run(net, content, style, settings, init=start, progress=False,
+                          callback=_stopper(size, target), callback_every=1))  # fmt: skip
+        start = stages[-1].image
     wall = time.perf_counter() - t0
-    full = [h for h in result.history if h["scale"] == size]
+    full = stages[-1].history
     reached = next((h for h in full if h["total"] <= target), None)
+    history = [{**h, "scale": scale} for scale, stage in zip(scales, stages, strict=True)
+               for h in stage.history]  # fmt: skip
     return {"scales": scales, "coarse_iterations": coarse, "wall_s": wall,
-            "reached_at_iteration": reached and reached["iteration"] - sum(coarse),
+            "reached_at_iteration": reached and reached["iteration"],
             # everything up to the stop: set-up of every scale included
-            "time_to_target_s": reached and wall - (result.seconds - reached["seconds"]),
-            "history": result.history}
+            "time_to_target_s": reached and wall - (full[-1]["seconds"] - reached["seconds"]),
+            "history": history}
 
 
 def _with_speedup(row: dict, ref_wall: float) -> dict:

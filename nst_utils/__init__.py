@@ -2,12 +2,34 @@
 
 Modules, in the order of the paper's method section:
 
-``layers``     VGG layer names          ``vgg``        the feature extractor ``net(x, layers)``
-``weights``    where weights come from  ``losses``     content, Gram, style, TV losses
-``objective``  targets + weighted loss  ``optimize``   the one optimisation engine
-``transfer``   the paper's experiments  ``images``     loading and saving pictures
-``examples``   bundled and downloadable example images
-``plotting``   figures for the notebooks ``cli``        the ``nst`` command
+================  =========================================================================
+``layers``        VGG-16/19 layer names as the paper writes them (``relu4_2``)
+``weights``       where the VGG weights come from (torchvision, or offline registry archives)
+``vgg``           the feature extractor ``net(image, layers) -> {name: features}``
+``losses``        content loss, Gram matrix ``F @ F.mT``, style loss, total variation
+``objective``     the targets and the weighted loss ``α L_content + β L_style (+ γ L_TV)``
+``speed``         every speed trick, behind one call (``Objective.fast``); same values
+``optimize``      the one optimisation engine over the pixels (L-BFGS or Adam)
+``pipeline``      the one pipeline: inputs + ``Settings`` → ``Result``; the paper's presets
+``styles``        several styles: blend weights and ``NAME:WEIGHT`` specs
+``spatial``       a style per region: masked Gram matrices
+``color``         colour preservation: luminance-only transfer, histogram matching
+``rescale``       the paper's rescaled VGG (every filter's mean response 1)
+``images``        the one loader (file, example name, picture, array, tensor), resizing, saving
+``examples``      bundled and downloadable example images by name
+``files``         the one atomic write
+``anatomy``       VGG layer by layer: shapes, receptive fields, activation statistics
+``plotting``      figures: image grids, loss curves, feature maps, Gram matrices
+``figures``       labelled grids like the paper's figures, zoomed crops
+``widgets``       the notebooks' interactive explorers (a package, one file per explorer)
+``memory``        will a run fit? its peak memory, estimated before it starts
+``timing``        how long will a run take here? a short real run, read robustly
+``openmp``        how long idle CPU threads spin: fair speed on a shared CPU
+``config``        environment variables (``NST_*``) and the device
+``checks``        what a run's arguments must satisfy, checked without torch
+``errors``        ``NSTError``, the one exception users see
+``cli``           the ``nst`` command
+================  =========================================================================
 
 Importing ``nst_utils`` (before torch) bounds how long torch's idle threads spin
 (:mod:`nst_utils.openmp`): fair speed when several runs share the CPU.

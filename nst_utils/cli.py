@@ -123,7 +123,7 @@ def _add_run_options(
     parser.add_argument(
         "--precision", choices=(*PRECISIONS, "auto"), default=precision,
         help=f"network arithmetic (default {precision}); auto: bf16 on CPUs and GPUs with native "
-        "bfloat16 (~1.8x faster per iteration on a CPU), else fp32; Gram matrices and losses "
+        "bfloat16 (faster per iteration; BENCHMARKS.md), else fp32; Gram matrices and losses "
         "stay fp32",
     )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("stylize", help="paint CONTENT in the style of STYLE")
     p.add_argument("content", help="content image: a file or an example name")
     p.add_argument("style", help="style image: a file or an example name, optionally :WEIGHT")
-    # bf16 ends within 1% of fp32's loss at class settings (BENCHMARKS.md), so style transfer
+    # bf16 ends close to fp32's loss at class settings (BENCHMARKS.md), so style transfer
     # uses it where it is native; the reconstructions, which drive the loss near zero, do not.
     _add_run_options(p, steps=300, init="content", precision="auto")
     p.add_argument("--content-weight", type=_non_negative, default=None, help="alpha")

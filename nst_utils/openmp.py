@@ -10,7 +10,7 @@ runs on two cores take 4-5 times their fair share (BENCHMARKS.md part 6).
 
 The kit bounds the spin (:data:`SPIN_COUNT`, chosen by measurement, BENCHMARKS.md part 6): it
 keeps most of the speed alone and sleeps soon enough to give a busy core away.
-``OMP_WAIT_POLICY=PASSIVE`` (no spinning) is fairest but about 20% slower alone.
+``OMP_WAIT_POLICY=PASSIVE`` (no spinning) is fairest but slower alone (BENCHMARKS.md, part 6).
 
 libgomp reads its environment once, when it is loaded, that is at ``import torch``. So
 :func:`choose_waiting` runs when ``nst_utils`` is imported (the ``nst`` command always imports

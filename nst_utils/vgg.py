@@ -15,8 +15,10 @@ exposes that network as ``net(image, layers) -> {name: features}``:
 * pooling is ``"max"`` (what VGG was trained with) or ``"avg"`` (what the paper prefers: "we
   found that replacing the max-pooling operation by average pooling improves the gradient
   flow and one obtains slightly more appealing results");
+* each ReLU works in place on its convolution's output, as torchvision builds VGG (on a copy
+  when that output was asked for).
 
-Nothing here is about speed: :mod:`nst_utils.speed` runs this same network faster.
+:mod:`nst_utils.speed` runs this same network faster.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def _build_layers(arch: str, pooling: str) -> nn.Sequential:
     ):
         for i in range(1, depth + 1):
             modules[f"conv{block}_{i}"] = nn.Conv2d(in_channels, channels, 3, padding=1)
-            modules[f"relu{block}_{i}"] = nn.ReLU()
+            modules[f"relu{block}_{i}"] = nn.ReLU(inplace=True)  # as torchvision builds VGG
             in_channels = channels
         pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
         modules[f"pool{block}"] = pool(kernel_size=2, stride=2)
@@ -111,11 +113,15 @@ class VGGFeatures(nn.Module):
         wanted = set(self.check_layers(layers))
         out: dict[str, torch.Tensor] = {}
         x = (image - self.mean) / self.std
+        returned = False  # whether x was returned: a ReLU, working in place, must take a copy
         for name, module in self.layers.named_children():
             if not wanted:
                 break
+            if returned and isinstance(module, nn.ReLU):
+                x = x.clone()
             x = module(x)
-            if name in wanted:
+            returned = name in wanted
+            if returned:
                 out[name] = x
                 wanted.discard(name)
         return out

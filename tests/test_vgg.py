@@ -98,3 +98,20 @@ def test_loads_torchvision_state_dict():
     assert torch.allclose(net(x, ["relu5_3"])["relu5_3"], reference[:30](normalised), atol=1e-5)
     with pytest.raises(ValueError, match="do not fit"):
         VGGFeatures("vgg19").load_torchvision_features(reference.state_dict())
+
+
+def test_in_place_relu_leaves_requested_conv_outputs_intact(random_vgg16):
+    reference = VGGFeatures("vgg16")
+    reference.load_state_dict(random_vgg16.state_dict())
+    for module in reference.layers:
+        if isinstance(module, torch.nn.ReLU):
+            module.inplace = False
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    layers = ["conv1_1", "relu1_1", "conv2_2", "relu3_1"]
+    got, expected = random_vgg16(x, layers), reference(x, layers)
+    assert got["conv1_1"].min() < 0  # still before the ReLU
+    for name in layers:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-5)
+    grad_got = torch.autograd.grad(sum(f.square().sum() for f in got.values()), x)[0]
+    grad_expected = torch.autograd.grad(sum(f.square().sum() for f in expected.values()), x)[0]
+    torch.testing.assert_close(grad_got, grad_expected, rtol=1e-3, atol=1e-6)
