@@ -23,9 +23,11 @@ from .base import Images, ImageSet, device_of
 
 class FeatureCache:
     """All layer outputs of each image of ``images``; at most ``max_images`` images are kept
-    (the least recently used is dropped, with its Gram matrices)."""
+    (the least recently used is dropped, with its Gram matrices). All layers of an image take
+    hundreds of times the image's own memory, while one pass is quick to repeat when an older
+    image is chosen again: by default two are kept, the Gram explorer's pair."""
 
-    def __init__(self, net: VGGFeatures, images: ImageSet, max_images: int = 4) -> None:
+    def __init__(self, net: VGGFeatures, images: ImageSet, max_images: int = 2) -> None:
         self.net = net
         self.images = images
         self.max_images = max_images
