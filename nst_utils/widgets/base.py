@@ -18,7 +18,7 @@ from pathlib import Path
 import ipywidgets as W
 import torch
 
-from ..examples import bundled_images, downloadable, example_available, resolve_image
+from ..examples import bundled_images, downloadable, example_available
 from ..images import load_image
 from ..vgg import VGGFeatures
 
@@ -65,11 +65,8 @@ class ImageSet:
     def __getitem__(self, name: str) -> torch.Tensor:
         if name not in self._loaded:
             source = self.sources[name]
-            if torch.is_tensor(source):
-                image = source.detach()
-            else:
-                image = load_image(resolve_image(source), self.size)
-            self._loaded[name] = image.to(self.device)
+            size = None if torch.is_tensor(source) else self.size  # a tensor keeps its size
+            self._loaded[name] = load_image(source, size).to(self.device)
         return self._loaded[name]
 
 
