@@ -1,12 +1,20 @@
 """End to end in a real browser: JupyterLab 4 + ipywidgets 8 + headless Chromium.
 
 Starts JupyterLab on a free localhost port with a random token and throw-away config,
-runtime, settings and workspace folders; for each explorer that only needs a forward pass
-(notebook 01's feature-map explorer, notebook 03's Gram-matrix explorer) opens its notebook,
-runs all cells from the Run menu, waits for the kernel to go idle, checks that the explorer
-rendered, changes its layer, checks that the picture and the title changed and that no cell
-shows an error. Screenshots are kept in ``test-output/browser/<notebook>/``. Skips when
-Chromium or Playwright is missing.
+runtime, settings and workspace folders. For every explorer of the course it opens the
+notebook, runs all cells from the Run menu, waits until every cell ran, then drives the
+explorer with mouse and keyboard:
+
+* notebooks 01 and 03 (feature maps, Gram matrices): choose another layer; the picture and
+  its title change;
+* notebook 04 (β/α): move the slider to a value not computed yet; it is computed on demand,
+  cached, and moving back shows the notebook's own result again at once;
+* notebook 05 (playground): ask for many steps, press Run; the preview updates while it runs;
+  press Stop; the run ends and the picture shown is the run's best image (its bytes compared
+  with the kernel's ``playground.result``).
+
+No cell may show an error. Screenshots are kept in ``test-output/browser/<notebook>/``. Skips
+when Chromium or Playwright is missing.
 
 Run with ``make test-browser`` (``NST_FAST=1 pytest -m browser tests/test_browser.py``).
 """
@@ -23,6 +31,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +52,23 @@ CHROMIUM_ARGS = [
 ]
 SERVER_START_S = 90
 RUN_ALL_S = 150
+NOTEBOOK_04 = "notebooks/04_loss_weighting.ipynb"
+NOTEBOOK_05 = "notebooks/05_full_optimization.ipynb"
+#: Notebooks 04 and 05 run optimisations before their explorers (NST_FAST=1 keeps them short).
+RUN_ALL_S_OPTIMISING = 300
+#: Steps the playground test asks for: enough that Stop comes long before the end.
+PLAYGROUND_STEPS = 1000
+#: What the kernel reports after the playground was stopped: status, best iteration, iterations
+#: done, whether the best has the lowest loss, and the SHA-256 of the best image's PNG.
+PLAYGROUND_RESULT = """
+import hashlib
+from nst_utils.widgets.render import png_bytes
+_r = playground.result
+_totals = [h["total"] for h in _r.history]
+print(_r.status, _r.best_iteration, len(_r.history),
+      _r.history[_r.best_iteration - 1]["total"] == min(_totals),
+      hashlib.sha256(png_bytes(_r.image)).hexdigest())
+"""
 
 
 @dataclass(frozen=True)
@@ -192,75 +218,207 @@ def _run_all_cells(page) -> None:
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
 
-@pytest.mark.parametrize("case", EXPLORERS, ids=lambda c: Path(c.notebook).stem)
-def test_explorer_in_jupyterlab(lab, case):
+#: The SHA-256 of the picture an ``<img>`` shows (its blob), to tell pictures apart by content.
+IMAGE_HASH = """async (el) => {
+    const data = await (await fetch(el.src)).arrayBuffer();
+    const digest = await crypto.subtle.digest('SHA-256', data);
+    return Array.from(new Uint8Array(digest)).map((b) => b.toString(16).padStart(2, '0')).join('');
+}"""
+
+#: Runs code in the notebook's kernel (outside any cell) and returns what it printed.
+KERNEL_PRINT = """async (code) => {
+    const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+    const future = kernel.requestExecute({code, silent: false, store_history: false});
+    let out = '';
+    future.onIOPub = (msg) => {
+        if (msg.header.msg_type === 'stream') out += msg.content.text;
+        const c = msg.content;
+        if (msg.header.msg_type === 'error') out += `ERROR ${c.ename}: ${c.evalue}`;
+    };
+    await future.done;
+    return out;
+}"""
+
+#: Counts the changes of an element's ``src`` from now on (in ``window.__nstSrcChanges``).
+COUNT_SRC_CHANGES = """(el) => {
+    window.__nstSrcChanges = 0;
+    new MutationObserver(() => { window.__nstSrcChanges += 1; })
+        .observe(el, {attributes: true, attributeFilter: ['src']});
+}"""
+
+
+def _loaded(page, image, timeout_ms: int = 30_000) -> None:
+    image.wait_for(timeout=timeout_ms)
+    page.wait_for_function(
+        "(el) => el.complete && el.naturalWidth > 0", arg=image.element_handle(),
+        timeout=timeout_ms,
+    )  # fmt: skip
+
+
+def _image_hash(image) -> str:
+    return image.evaluate(IMAGE_HASH)
+
+
+def _wait_text(page, element, predicate_js: str, arg, timeout_ms: int = 60_000) -> None:
+    """Wait until ``predicate_js`` (a JS expression over ``text`` and ``arg``) holds for the
+    element's visible text."""
+    page.wait_for_function(
+        f"([el, arg]) => {{ const text = el.innerText; return {predicate_js}; }}",
+        arg=[element.element_handle(), arg], timeout=timeout_ms, polling=100,
+    )  # fmt: skip
+
+
+def _errors_shown(page) -> tuple[list[str], int]:
+    """Tracebacks in cell outputs, and how many widgets failed to display."""
+    stderr = page.locator(
+        '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+    ).all_inner_texts()
+    errors = [t for t in stderr if "Traceback" in t or "Error" in t]
+    widget_errors = page.locator(".jp-OutputArea-output", has_text="Error displaying widget")
+    return errors, widget_errors.count()
+
+
+@contextmanager
+def notebook_page(lab, notebook: str, run_all_s: int = RUN_ALL_S):
+    """Open ``notebook`` in JupyterLab, Run All Cells as a student would and wait until every
+    cell ran; yields ``(page, artifacts)``. Afterwards checks that no cell shows an error and
+    keeps a full-page screenshot, the browser console and the timings in ``artifacts``."""
     chromium = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
     if not chromium:
         pytest.skip("Chromium is not installed (apt-get install -y chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     base, token = lab
-    artifacts = ARTIFACTS_ROOT / Path(case.notebook).stem
-    artifacts.mkdir(parents=True, exist_ok=True)
+    artifacts = ARTIFACTS_ROOT / Path(notebook).stem
+    shutil.rmtree(artifacts, ignore_errors=True)
+    artifacts.mkdir(parents=True)
     start = time.monotonic()
     console: list[str] = []
+    timing: dict[str, float] = {}
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-            page.goto(f"{base}/lab/tree/{case.notebook}?reset&token={token}")
+            page.goto(f"{base}/lab/tree/{notebook}?reset&token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
             page.wait_for_function(KERNEL_IDLE, timeout=60_000)
             _run_all_cells(page)
-            page.wait_for_function(ALL_CODE_CELLS_RAN, timeout=RUN_ALL_S * 1000, polling=500)
-            ran_s = time.monotonic() - start
+            page.wait_for_function(ALL_CODE_CELLS_RAN, timeout=run_all_s * 1000, polling=500)
+            timing["run_all_s"] = round(time.monotonic() - start, 1)
             page.screenshot(path=artifacts / "01_after_run_all.png")
-
-            explorer = page.locator(case.explorer)
-            explorer.wait_for(timeout=30_000)
-            explorer.scroll_into_view_if_needed()
-            image = explorer.locator(case.image)
-            title = explorer.locator(case.title)
-            image.wait_for(timeout=30_000)
-            page.wait_for_function(
-                "(el) => el.complete && el.naturalWidth > 0", arg=image.element_handle()
-            )
-            before_src = image.get_attribute("src")
-            before = image.screenshot(path=artifacts / "02_picture_before.png")
-            explorer.screenshot(path=artifacts / "02_explorer_before.png")
-            assert case.first_layer in title.inner_text()
-
-            explorer.locator(".nst-layer select").select_option(case.new_layer)
-            page.wait_for_function(
-                "([el, src]) => el.getAttribute('src') !== src && el.complete"
-                " && el.naturalWidth > 0",
-                arg=[image.element_handle(), before_src],
-                timeout=30_000,
-            )
-            page.wait_for_function(
-                "([el, name]) => el.innerText.includes(name)",
-                arg=[title.element_handle(), case.new_layer],
-                timeout=30_000,
-            )
-            after = image.screenshot(path=artifacts / "03_picture_after.png")
-            explorer.screenshot(path=artifacts / "03_explorer_after.png")
-            assert after != before, "the picture did not change with the layer"
-
-            stderr = page.locator(
-                '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
-            ).all_inner_texts()
-            errors = [t for t in stderr if "Traceback" in t or "Error" in t]
-            widget_errors = page.locator(
-                ".jp-OutputArea-output", has_text="Error displaying widget"
-            ).count()
-            page.screenshot(path=artifacts / "04_final.png", full_page=True)
+            yield page, artifacts
+            errors, widget_errors = _errors_shown(page)
+            page.screenshot(path=artifacts / "99_final.png", full_page=True)
         finally:
             (artifacts / "console.log").write_text("\n".join(console))
             browser.close()
+    timing["total_s"] = round(time.monotonic() - start, 1)
+    (artifacts / "timing.json").write_text(json.dumps(timing))
     assert not errors, "cells show errors:\n" + "\n---\n".join(errors)
     assert widget_errors == 0, "a widget could not be displayed"
-    total_s = time.monotonic() - start
-    (artifacts / "timing.json").write_text(
-        json.dumps({"run_all_s": round(ran_s, 1), "total_s": round(total_s, 1)})
-    )
-    assert total_s < 170, f"the browser test took {total_s:.0f} s"
+
+
+def _explorer(page, selector: str):
+    explorer = page.locator(selector)
+    explorer.wait_for(timeout=30_000)
+    explorer.scroll_into_view_if_needed()
+    return explorer
+
+
+@pytest.mark.parametrize("case", EXPLORERS, ids=lambda c: Path(c.notebook).stem)
+def test_layer_explorer_in_jupyterlab(lab, case):
+    """Notebooks 01 and 03: choosing another layer redraws the picture and its title."""
+    with notebook_page(lab, case.notebook) as (page, artifacts):
+        explorer = _explorer(page, case.explorer)
+        image, title = explorer.locator(case.image), explorer.locator(case.title)
+        _loaded(page, image)
+        before = _image_hash(image)
+        image.screenshot(path=artifacts / "02_picture_before.png")
+        explorer.screenshot(path=artifacts / "02_explorer_before.png")
+        assert case.first_layer in title.inner_text()
+
+        explorer.locator(".nst-layer select").select_option(case.new_layer)
+        _wait_text(page, title, "text.includes(arg)", case.new_layer, 30_000)
+        page.wait_for_function(
+            f"async ([el, old]) => el.complete && el.naturalWidth > 0 && ({IMAGE_HASH})(el)"
+            ".then((h) => h !== old)",
+            arg=[image.element_handle(), before], timeout=30_000,
+        )  # fmt: skip
+        image.screenshot(path=artifacts / "03_picture_after.png")
+        explorer.screenshot(path=artifacts / "03_explorer_after.png")
+        assert _image_hash(image) != before, "the picture did not change with the layer"
+
+
+def test_ratio_explorer_in_jupyterlab(lab):
+    """Notebook 04: a β/α not computed yet is computed on demand and cached; going back to
+    a cached β/α shows its picture again at once."""
+    with notebook_page(lab, NOTEBOOK_04, RUN_ALL_S_OPTIMISING) as (page, artifacts):
+        explorer = _explorer(page, ".nst-ratio-explorer")
+        image = explorer.locator("img.nst-ratio-image")
+        title, status = explorer.locator(".nst-ratio-title"), explorer.locator(".nst-ratio-status")
+        readout = explorer.locator(".nst-ratio .widget-readout")
+        _loaded(page, image)
+        first, cached = readout.inner_text(), _image_hash(image)
+        assert f"β/α = {first} (" in title.inner_text(), "the notebook's sweep is not shown"
+        explorer.screenshot(path=artifacts / "02_ratio_precomputed.png")
+
+        explorer.locator(".nst-ratio .noUi-handle").press("ArrowRight")  # a new β/α
+        _wait_text(page, readout, "text !== arg", first)
+        new = readout.inner_text()
+        _wait_text(page, title, "text.includes(`β/α = ${arg} (`)", new, 120_000)
+        assert new in status.inner_text().split("cached:")[1]
+        _loaded(page, image)
+        assert _image_hash(image) != cached, "the new β/α shows the old picture"
+        explorer.screenshot(path=artifacts / "03_ratio_computed.png")
+
+        explorer.locator(".nst-ratio .noUi-handle").press("ArrowLeft")  # back: cached
+        _wait_text(page, title, "text.includes(`β/α = ${arg} (`)", first, 10_000)
+        page.wait_for_function(
+            f"async ([el, want]) => ({IMAGE_HASH})(el).then((h) => h === want)",
+            arg=[image.element_handle(), cached], timeout=10_000,
+        )  # fmt: skip
+        assert "computing" not in status.inner_text()
+        explorer.screenshot(path=artifacts / "04_ratio_cached_again.png")
+
+
+def test_playground_in_jupyterlab(lab):
+    """Notebook 05: Run starts the optimisation, the preview updates while it runs, Stop
+    ends it and the picture shown is the best image of the run."""
+    with notebook_page(lab, NOTEBOOK_05, RUN_ALL_S_OPTIMISING) as (page, artifacts):
+        explorer = _explorer(page, ".nst-playground")
+        image, title = (
+            explorer.locator("img.nst-playground-image"),
+            explorer.locator(".nst-playground-title"),
+        )
+        _loaded(page, image)
+        explorer.screenshot(path=artifacts / "02_playground_start.png")
+
+        steps = explorer.locator(".nst-steps .widget-readout")  # long enough to stop it
+        steps.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type(str(PLAYGROUND_STEPS))
+        page.keyboard.press("Enter")
+        _wait_text(page, steps, "text.trim() === arg", str(PLAYGROUND_STEPS), 10_000)
+
+        image.evaluate(COUNT_SRC_CHANGES)
+        explorer.locator("button.nst-run").click()
+        page.wait_for_function("() => window.__nstSrcChanges >= 3", timeout=120_000)
+        running = title.inner_text()
+        assert f"/{PLAYGROUND_STEPS}: loss" in running, running
+        _wait_text(page, title, "text !== arg && text.includes('iteration')", running, 60_000)
+        explorer.screenshot(path=artifacts / "03_playground_running.png")
+        assert explorer.locator("button.nst-run").is_disabled()
+
+        explorer.locator("button.nst-stop").click()
+        _wait_text(page, title, "text.includes('stopped at')", None, 60_000)
+        page.wait_for_function(
+            "(el) => !el.disabled", arg=explorer.locator("button.nst-run").element_handle()
+        )
+        _loaded(page, image)
+        explorer.screenshot(path=artifacts / "04_playground_stopped.png")
+        shown = _image_hash(image)
+        report = page.evaluate(KERNEL_PRINT, PLAYGROUND_RESULT)
+        status, best, done, best_is_min, best_hash = report.split()
+        assert status == "stopped" and int(done) < PLAYGROUND_STEPS, report
+        assert best_is_min == "True" and f"best image (iteration {best}," in title.inner_text()
+        assert shown == best_hash, "the picture shown is not the run's best image"
