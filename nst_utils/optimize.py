@@ -124,9 +124,9 @@ def initial_image(
     if init == "style":
         if style is None:
             raise ValueError("init='style' needs a style image")
-        return torch.nn.functional.interpolate(
-            style, size=(h, w), mode="bilinear", antialias=True, align_corners=False
-        ).clamp(0, 1)
+        from .images import resize
+
+        return resize(style, (h, w))
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(1, 3, h, w, generator=generator).to(device)
 
