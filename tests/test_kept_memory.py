@@ -41,7 +41,7 @@ def test_freed_feature_maps_are_reused_instead_of_faulted_in_again(random_vgg16)
     # Kept: most iterations fault in not one map (a few pages from other tests' heap); once in
     # a while the heap grows by one map when other tests left it fragmented (seen: 1 in 3).
     assert sorted(kept)[len(kept) // 2] < pages_per_map // 10
-    assert sum(kept) < sum(default) // 10
+    assert sum(kept) < sum(default) // 5  # one growth of the heap by a map is allowed
 
 
 def test_keep_freed_memory_takes_effect_once_per_process(monkeypatch):
