@@ -621,11 +621,12 @@ def cmd_paint(args) -> None:
 
     content = resolve_image(args.content)
     check_output_path(args.output, protect=[content])
+    from .config import default_device
     from .fast_style import paint
     from .images import load_image, save_image
 
-    device = _device(args.device) if args.device else None
-    model = painter.load_model(args.model, device or "cpu")
+    device = _device(args.device) if args.device else default_device()
+    model = painter.load_model(args.model, device)
     mix = None if args.style_mix is None else painter.style_mix(model, args.style_mix)
     photo = load_image(content, args.size)
     save_image(paint(model, photo, mix), args.output, protect=[content])

@@ -30,6 +30,7 @@ import torch
 
 from . import photos as photos_lib
 from . import training
+from .errors import NSTError
 from .objective import ContentTarget, LossTerms, Objective, StyleTarget, default_style_weight
 from .painter import StyleNet, style_mix
 from .pipeline import Settings, _picture
@@ -112,6 +113,9 @@ def train_style(
     if model is None:
         torch.manual_seed(settings.seed)
         model = StyleNet(styles=len(styles))
+    if model.styles != len(styles):
+        raise NSTError(f"a model of {model.styles} styles, but {len(styles)} paintings: give "
+                       "one painting per style")  # fmt: skip
     model = model.to(device).train()
     model.style_names = names
     size = round(settings.size * loss_settings.style_scale)

@@ -187,6 +187,26 @@ def style_mix(net: StyleNet, weights: int | Sequence[float]) -> torch.Tensor:
     return values / values.sum()
 
 
+def style_tables(net: StyleNet) -> list[nn.Parameter]:
+    r"""Every :math:`\Gamma` and :math:`B` table of ``net``: all that differs between styles."""
+    return [t for m in net.modules() if isinstance(m, ConditionalInstanceNorm)
+            for t in (m.gamma, m.beta)]  # fmt: skip
+
+
+def add_style(net: StyleNet, name: str) -> StyleNet:
+    r"""A copy of ``net`` with one more style, ``name``, whose tables start as the mean of the
+    others' (a blend of all styles): train only :func:`style_tables` to learn it."""
+    bigger = StyleNet(net.styles + 1, net.channels, net.blocks).to(next(net.parameters()).device)
+    state = net.state_dict()
+    for key, value in state.items():
+        if key.endswith((".gamma", ".beta")):
+            state[key] = torch.cat([value, value.mean(dim=0, keepdim=True)])
+    bigger.load_state_dict(state)
+    bigger.style_names = [*net.style_names, name]
+    bigger.record = dict(net.record)
+    return bigger
+
+
 # --------------------------------------------------------------------------- files
 
 

@@ -133,6 +133,9 @@ def train(
     checkpoint = None if checkpoint is None else Path(checkpoint)
     if resume and checkpoint is None:
         raise NSTError("resume needs a checkpoint file to continue from")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise NSTError("nothing to train: every weight is frozen; call requires_grad_(True) on "
+                       "the parameters to learn")  # fmt: skip
     rank, world, _ = process()
     target = next(model.parameters()).device
     own_group = _start_group(world, target)

@@ -8,6 +8,7 @@ import os
 import pytest
 import torch
 from PIL import Image
+from test_cli import assert_one_line_error, run  # the CLI tests' helpers (tests/ is on the path)
 
 from nst_utils import painter
 from nst_utils.cli import main
@@ -22,21 +23,6 @@ TRAIN = ["--size", "32", "--steps", "2", "--batch", "1", "--arch", "vgg16", "--q
 @pytest.fixture(autouse=True)
 def _weights_ready(vgg16):
     """Load (and if needed fetch) the VGG-16 weights once, before any command runs."""
-
-
-def run(args, capsys) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_train_paint_and_resume_end_to_end(tmp_path, capsys):

@@ -150,3 +150,21 @@ def _set_kind(path, kind: str) -> None:
         meta = json.loads(handle.metadata()["nst"])
         tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
     save_file(tensors, path, metadata={"nst": json.dumps({**meta, "kind": kind})})
+
+
+def test_a_new_style_starts_as_the_blend_of_all_and_only_its_tables_differ():
+    torch.manual_seed(3)
+    net = StyleNet(styles=2, channels=4, blocks=1)
+    _random_tables(net)
+    net.style_names = ["a", "b"]
+    bigger = painter.add_style(net, "c")
+    assert bigger.styles == 3 and bigger.style_names == ["a", "b", "c"]
+    photo = torch.rand(1, 3, 20, 20)
+    with torch.no_grad():
+        assert torch.allclose(bigger(photo, style_mix(bigger, 0)), net(photo, style_mix(net, 0)))
+        blend = net(photo, style_mix(net, [1, 1]))
+        assert torch.allclose(bigger(photo, style_mix(bigger, 2)), blend, atol=1e-6)
+    tables = painter.style_tables(bigger)
+    norms = [m for m in bigger.modules() if isinstance(m, ConditionalInstanceNorm)]
+    assert len(tables) == 2 * len(norms)
+    assert sum(t.numel() for t in tables) == sum(2 * m.gamma.numel() for m in norms)

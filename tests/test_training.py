@@ -223,3 +223,39 @@ def test_two_processes_under_torchrun_keep_identical_weights(tmp_path):
     assert losses[0] != losses[1]  # each rank saw its own photos
     written = [p.name for p in tmp_path.glob("*.checkpoint.safetensors")]
     assert written == ["m.checkpoint.safetensors"]  # by rank 0 alone
+
+
+def test_a_frozen_model_or_a_wrong_number_of_paintings_is_refused(random_vgg16):
+    frozen = StyleNet(channels=4, blocks=0).requires_grad_(False)
+    with pytest.raises(NSTError, match="frozen"):
+        _train(random_vgg16, model=frozen)
+    with pytest.raises(NSTError, match="one painting per style"):
+        _train(random_vgg16, model=StyleNet(styles=2, channels=4, blocks=0))
+
+
+def test_only_the_tables_of_a_new_style_learn_when_the_rest_is_frozen(random_vgg16):
+    from nst_utils.painter import add_style, style_tables
+
+    torch.manual_seed(0)
+    base = StyleNet(styles=1, channels=4, blocks=1)
+    grown = add_style(base, "brick").requires_grad_(False)
+    for table in style_tables(grown):
+        table.requires_grad_(True)
+    before = _weights(grown)
+
+    class OnlyNewStyle(StyleLoss):
+        def style_at(self, step):  # the painting is style 1 of the model
+            return 0
+
+        def terms(self, model, photos_, style):
+            mix = torch.tensor([[0.0, 1.0]])
+            return self.objective(photos_, style)(model(photos_, mix))
+
+    loss = OnlyNewStyle(random_vgg16, [_picture("brick", 32, "cpu")])
+    batches = photos.crops(photos.photo_paths(), 32, 1)
+    training.train(grown, loss, batches, dataclasses.replace(TINY, steps=2), progress=False)
+    after = _weights(grown)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.endswith((".gamma", ".beta")) for k in changed)
+    for key in changed:  # the first style's row is untouched
+        assert torch.equal(before[key][0], after[key][0])
