@@ -9,9 +9,10 @@ measurements, in one process:
    command's defaults: the offline network, its own β/α, precision ``auto``), A, B, A, B, …
    ``nst stylize`` runs ``DEFAULT_STEPS`` iterations; where fewer are run, its time is
    projected as the measured set-up (targets) plus ``DEFAULT_STEPS`` times the median
-   seconds per iteration, and a size listed in ``full_stylize`` also runs the whole default
-   once, so the projection can be checked against it. Images per second are 1 / seconds per
-   picture; the ratio is the optimisation's seconds over the network's.
+   seconds per iteration; a size listed in ``full_stylize`` also runs the whole default once,
+   to check the projection (off in ``make bench``: at 256 px it alone takes minutes). Images
+   per second are 1 / seconds per picture; the ratio is the optimisation's seconds over the
+   network's.
 2. **The command, end to end**: one ``nst paint`` process at 256 px (Python and torch
    start-up, the model read, the picture read and written), timed from outside, next to the
    forward pass alone.
@@ -46,7 +47,7 @@ DEFAULT_STEPS = 300
 STYLIZE_PRECISION = "auto"
 
 FULL = {"sizes": (256, 512, 1024), "rounds": 3, "paint_reps": 3,
-        "stylize_steps": {256: 10, 512: 5, 1024: 3}, "full_stylize": (256,),
+        "stylize_steps": {256: 10, 512: 5, 1024: 3}, "full_stylize": (),
         "command_size": 256, "train_sizes": (128, 256), "train_batch": 4, "train_steps": 6}
 QUICK = {"sizes": (64, 128), "rounds": 2, "paint_reps": 2,
          "stylize_steps": {64: 3, 128: 2}, "full_stylize": (), "command_size": 64,
