@@ -7,10 +7,13 @@ measurements, in one process:
    pass (what ``nst paint`` computes once the model is loaded: :func:`paint`) and
    ``stylize_steps`` iterations of ``nst stylize``'s optimisation (the one pipeline with the
    command's defaults: the offline network, its own β/α, precision ``auto``), A, B, A, B, …
-   ``nst stylize`` runs ``DEFAULT_STEPS`` iterations; where fewer are run, its time is
-   projected as the measured set-up (targets) plus ``DEFAULT_STEPS`` times the median
-   seconds per iteration; a size listed in ``full_stylize`` also runs the whole default once,
-   to check the projection (off in ``make bench``: at 256 px it alone takes minutes). Images
+   ``nst stylize`` runs ``DEFAULT_STEPS`` iterations, each one or more evaluations (forward
+   and backward passes; the line search asks for more in the first iterations than later),
+   so the few iterations run per round give the seconds per *evaluation*, and the default
+   run's time is projected as the measured set-up (targets) plus ``DEFAULT_STEPS`` times the
+   evaluations per iteration of one whole default run (measured once, at ``reference_size``)
+   times the seconds per evaluation. A size listed in ``full_stylize`` also runs the whole
+   default once, to check the projection (off in ``make bench``: minutes per size). Images
    per second are 1 / seconds per picture; the ratio is the optimisation's seconds over the
    network's.
 2. **The command, end to end**: one ``nst paint`` process at 256 px (Python and torch
@@ -46,10 +49,10 @@ from .common import CONTENT_IMAGE, STYLE_IMAGE, load_image
 DEFAULT_STEPS = 300
 STYLIZE_PRECISION = "auto"
 
-FULL = {"sizes": (256, 512, 1024), "rounds": 3, "paint_reps": 3,
+FULL = {"sizes": (256, 512, 1024), "rounds": 3, "paint_reps": 3, "reference_size": 128,
         "stylize_steps": {256: 10, 512: 5, 1024: 3}, "full_stylize": (),
         "command_size": 256, "train_sizes": (128, 256), "train_batch": 4, "train_steps": 6}
-QUICK = {"sizes": (64, 128), "rounds": 2, "paint_reps": 2,
+QUICK = {"sizes": (64, 128), "rounds": 2, "paint_reps": 2, "reference_size": 64,
          "stylize_steps": {64: 3, 128: 2}, "full_stylize": (), "command_size": 64,
          "train_sizes": (64,), "train_batch": 2, "train_steps": 3}
 
@@ -81,16 +84,26 @@ def stylize_once(vgg, content: torch.Tensor, style: torch.Tensor, steps: int) ->
     t0 = time.perf_counter()
     result = stylize(vgg, content, style, settings, progress=False)
     wall = time.perf_counter() - t0
-    seconds = [h["seconds"] for h in result.history]
-    per_iteration = [b - a for a, b in zip([0.0, *seconds], seconds, strict=False)]
-    return {"wall_s": wall, "setup_s": wall - seconds[-1], "iterations": len(seconds),
-            "evaluations": result.history[-1]["evaluations"],
-            "s_per_iteration": statistics.median(per_iteration),
-            "final_total": result.history[-1]["total"]}
+    last = result.history[-1]
+    return {"wall_s": wall, "setup_s": wall - last["seconds"], "iterations": len(result.history),
+            "evaluations": last["evaluations"],
+            "s_per_evaluation": last["seconds"] / last["evaluations"],
+            "final_total": last["total"]}
+
+
+def evaluations_per_iteration(vgg, size: int, log=print) -> dict:
+    """One whole default run at ``size`` px: how many evaluations an iteration takes."""
+    content, style = load_image(CONTENT_IMAGE, size), load_image(STYLE_IMAGE, size)
+    run = stylize_once(vgg, content, style, DEFAULT_STEPS)
+    run["size"] = size
+    run["per_iteration"] = run["evaluations"] / run["iterations"]
+    log(f"  a whole default run at {size} px: {run['evaluations']} evaluations in "
+        f"{run['iterations']} iterations ({run['per_iteration']:.2f} per iteration)")
+    return run
 
 
 def measure_size(net, vgg, size: int, *, rounds: int, paint_reps: int, stylize_steps: int,
-                 full: bool, log=print) -> dict:
+                 per_iteration: float, full: bool, log=print) -> dict:
     """Network forward against the optimisation at ``size`` px, interleaved in rounds."""
     content, style = load_image(CONTENT_IMAGE, size), load_image(STYLE_IMAGE, size)
     paint(net, content)  # warm-up: first-call allocations
@@ -103,16 +116,16 @@ def measure_size(net, vgg, size: int, *, rounds: int, paint_reps: int, stylize_s
             paint_s.append(time.perf_counter() - t0)
         runs.append(stylize_once(vgg, content, style, stylize_steps))
     paint_median = statistics.median(paint_s)
-    per_iteration = statistics.median(r["s_per_iteration"] for r in runs)
+    per_evaluation = statistics.median(r["s_per_evaluation"] for r in runs)
     setup = statistics.median(r["setup_s"] for r in runs)
-    projected = setup + DEFAULT_STEPS * per_iteration
+    projected = setup + DEFAULT_STEPS * per_iteration * per_evaluation
     row = {"size": size, "paint_s": paint_median, "paint_samples_s": paint_s,
            "paint_images_per_s": 1 / paint_median, "stylize_runs": runs,
-           "stylize_s_per_iteration": per_iteration, "stylize_setup_s": setup,
+           "stylize_s_per_evaluation": per_evaluation, "stylize_setup_s": setup,
            "stylize_default_projected_s": projected,
            "stylize_images_per_s": 1 / projected, "ratio": projected / paint_median}
     log(f"  {size} px: paint {paint_median:.3f} s ({1 / paint_median:.2f} images/s); stylize "
-        f"{per_iteration:.3f} s/iteration, {DEFAULT_STEPS} iterations ~{projected:.1f} s: "
+        f"{per_evaluation:.3f} s/evaluation, {DEFAULT_STEPS} iterations ~{projected:.1f} s: "
         f"x{projected / paint_median:.0f}")
     if full:
         whole = stylize_once(vgg, content, style, DEFAULT_STEPS)
@@ -185,10 +198,13 @@ def measure(config: dict | None = None, *, real: bool = True, model: str | None 
     log(f"  style network: {label}; optimisation on {vgg.arch}")
     out = {"network": label, "vgg": vgg.arch, "default_steps": DEFAULT_STEPS,
            "precision": STYLIZE_PRECISION, "config": cfg, "sizes": {}}
+    out["reference"] = evaluations_per_iteration(vgg, cfg["reference_size"], log=log)
     for size in cfg["sizes"]:
         out["sizes"][str(size)] = measure_size(
             net, vgg, size, rounds=cfg["rounds"], paint_reps=cfg["paint_reps"],
-            stylize_steps=cfg["stylize_steps"][size], full=size in cfg["full_stylize"], log=log)
+            stylize_steps=cfg["stylize_steps"][size],
+            per_iteration=out["reference"]["per_iteration"],
+            full=size in cfg["full_stylize"], log=log)  # fmt: skip
     if cfg.get("command_size"):
         out["command"] = measure_command(net, cfg["command_size"], log=log)
     out["training"] = [measure_training(vgg, s, cfg["train_batch"], cfg["train_steps"], log=log)
@@ -202,7 +218,7 @@ def section(res: dict) -> list[str]:
     lines = ["", f"## 7. One pass of a style network against the optimisation ({p['network']}; "
              f"`nst stylize` {p['default_steps']} iterations on {p['vgg']}, precision "
              f"{p['precision']})", "",
-             "| size | paint s | paint images/s | stylize s/iteration | stylize s (default "
+             "| size | paint s | paint images/s | stylize s/evaluation | stylize s (default "
              "steps) | stylize images/s | optimisation / network |",
              "|---|---|---|---|---|---|---|"]
     for size, r in p["sizes"].items():
@@ -212,8 +228,14 @@ def section(res: dict) -> list[str]:
         ratio = r.get("ratio_measured", r["ratio"])
         images = 1 / whole["wall_s"] if whole else r["stylize_images_per_s"]
         lines.append(f"| {size} | {r['paint_s']:.3f} | {r['paint_images_per_s']:.2f} | "
-                     f"{r['stylize_s_per_iteration']:.3f} | {seconds} | {images:.4f} | "
+                     f"{r['stylize_s_per_evaluation']:.3f} | {seconds} | {images:.4f} | "
                      f"x{ratio:,.0f} |")
+    ref = p["reference"]
+    lines += ["", f"Projected: set-up + {p['default_steps']} iterations x "
+              f"{ref['per_iteration']:.2f} evaluations per iteration (a whole default run at "
+              f"{ref['size']} px: "
+              f"{ref['evaluations']} evaluations, {ref['wall_s']:.1f} s) x seconds per "
+              "evaluation."]
     cmd = p.get("command")
     if cmd:
         forward = p["sizes"].get(str(cmd["size"]), {}).get("paint_s")

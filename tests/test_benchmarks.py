@@ -71,13 +71,17 @@ def test_fast_paint_part_measures_both_methods_side_by_side_and_training(monkeyp
     monkeypatch.setattr(fast_paint, "stylize_once",
                         lambda *a: order.append("stylize") or stylize_once(*a))
     config = {"sizes": (32,), "rounds": 2, "paint_reps": 2, "stylize_steps": {32: 2},
+              "reference_size": 32,
               "full_stylize": (32,), "command_size": 32, "train_sizes": (32,),
               "train_batch": 2, "train_steps": 3}
     out = fast_paint.measure(config, real=False, log=lambda *_: None)
-    assert order == ["paint"] + ["paint", "paint", "stylize"] * 2 + ["stylize"]  # warm-up first
+    # the whole default run for evaluations per iteration, then per size: warm-up, rounds,
+    # and the whole default run that checks the projection
+    assert order == ["stylize", "paint"] + ["paint", "paint", "stylize"] * 2 + ["stylize"]
     row = out["sizes"]["32"]
     assert [r["iterations"] for r in row["stylize_runs"]] == [2, 2]
     assert row["stylize_default_measured"]["iterations"] == 4
+    assert out["reference"]["iterations"] == 4 and out["reference"]["per_iteration"] >= 1
     assert len(row["paint_samples_s"]) == 4
     for key in ("ratio", "ratio_measured", "paint_images_per_s", "stylize_images_per_s"):
         assert math.isfinite(row[key]) and row[key] > 0, key
