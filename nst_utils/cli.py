@@ -553,6 +553,7 @@ def _vgg_for(args, device):
 
 
 def cmd_train_style(args) -> None:
+    import shlex
     import time
 
     from . import fast_style, photos, training
@@ -592,7 +593,7 @@ def cmd_train_style(args) -> None:
         return
     data = str(args.images) if args.images else "bundled: " + ", ".join(photos.TRAINING_PHOTOS)
     record = fast_style.record(
-        command="nst " + " ".join(sys.argv[1:]) if sys.argv else None,
+        command=shlex.join(["nst", *args.argv]),
         styles=[str(s) for s in args.styles], data=data, settings=settings,
         loss_settings=loss_settings, net=net, seconds=time.perf_counter() - began,
         steps=settings.steps,
@@ -670,6 +671,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     so that scripts and ``make`` do not take a cut-short run for a finished one.
     """
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with trained models
     try:
         COMMANDS[args.command](args)
     except _DryRun as done:

@@ -165,6 +165,35 @@ def test_every_train_setting_has_an_effect(random_vgg16, monkeypatch):
         assert not (_same(weights, other_weights) and rest == other_rest), name
 
 
+def test_every_loss_setting_changes_the_loss(random_vgg16, monkeypatch):
+    from nst_utils.pipeline import Settings
+
+    torch.manual_seed(0)
+    model = StyleNet(channels=4, blocks=0)
+    photos_ = torch.rand(2, 3, 32, 32)
+    changed = {"content_weight": 3.0, "style_weight": 7.0, "tv_weight": 5.0,
+               "content_layers": ("relu3_1",), "style_layers": ("relu1_1",),
+               "content_reduction": "paper"}  # fmt: skip
+    assert set(changed) | {"style_scale"} == set(fast_style.LOSS_FIELDS)
+
+    def value(settings: Settings) -> float:
+        loss = StyleLoss(random_vgg16, [_picture("swirls", 32, "cpu")], settings)
+        with torch.no_grad():
+            return float(loss(model, photos_, 0)[0])
+
+    base = value(Settings())
+    for name, new in changed.items():
+        assert value(Settings().updated(**{name: new})) != pytest.approx(base, rel=1e-6), name
+    # the painting's size is train_style's business: style_scale sizes it
+    sizes = []
+    monkeypatch.setattr(fast_style, "_picture", lambda s, size, d: sizes.append(size) or
+                        _picture(s, size, d))  # fmt: skip
+    for scale in (1.0, 0.75):
+        _train(random_vgg16, dataclasses.replace(TINY, steps=1),
+               loss_settings=Settings(style_scale=scale))  # fmt: skip
+    assert sizes == [32, 24]
+
+
 def test_settings_refuse_impossible_values():
     for bad in ({"steps": 0}, {"batch": 0}, {"lr": 0.0}, {"lr": float("nan")}, {"size": 2.5}):
         with pytest.raises(NSTError):
