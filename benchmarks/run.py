@@ -10,7 +10,8 @@ depend on it).
 Parts: 1-2 per-iteration overhead and GFLOP/s (with the speed-up candidates), compile cost;
 3 time to the tutorial-style reference's loss, and the bf16 adoption check; 4 peak memory and
 time per size (fresh processes) against the kit's estimate; 6 1, 2 and 4 runs at once against
-their fair share (fresh processes); 5 notebooks at class settings (only with ``--notebooks``).
+their fair share (fresh processes); 5 notebooks at class settings (only with ``--notebooks``);
+7 a style network's one pass against the optimisation, and training (:mod:`.fast_paint`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 import nst_utils  # noqa: F401  (first: it sets OpenMP's waiting before torch starts)
 
 # isort: split
-from . import contention, iteration, memory, notebooks, time_to_quality
+from . import contention, fast_paint, iteration, memory, notebooks, time_to_quality
 from .common import load_net, machine
 
 FULL = {"sizes": (128, 256, 512), "ttq_size": 512, "ttq_steps": 50, "compile_size": 256,
@@ -43,7 +44,8 @@ FULL["memory"] += [{"size": 2048, "steps": 3, "precision": "fp32"},
                    {"size": 256, "steps": 120, "precision": "bf16"}]
 FULL["contention"] = {"size": 128, "steps": 20, "rounds": 2, "single_repeats": 2,
                       "single_steps": 60}
-PARTS = ("iteration", "time_to_quality", "memory", "contention", "notebooks")
+FULL["fast_paint"] = fast_paint.FULL
+PARTS = ("iteration", "time_to_quality", "memory", "contention", "notebooks", "fast_paint")
 QUICK = {"sizes": (128,), "reps": 11, "ttq_size": 128, "ttq_steps": 20, "compile_size": None,
          "precision_check": (128, 40),
          "memory": [{"size": 128, "steps": 3, "precision": p} for p in ("fp32", "bf16")]
@@ -51,7 +53,8 @@ QUICK = {"sizes": (128,), "reps": 11, "ttq_size": 128, "ttq_steps": 20, "compile
             {"size": 128, "steps": 3, "precision": "fp32", "kept_memory": False},
             {"size": 128, "steps": 2, "scales": [64, 128]}],
          "contention": {"size": 64, "steps": 5, "rounds": 1, "single_repeats": 1,
-                        "single_steps": 5}}
+                        "single_steps": 5},
+         "fast_paint": fast_paint.QUICK}
 
 
 def _pct(x: float | None) -> str:
@@ -67,7 +70,8 @@ def summary(res: dict) -> str:
              f"{m['loadavg_start']}, at end {res.get('loadavg_end')}. Mode: {res['mode']}.", ""]
     for part, section in (("iteration", _iteration_section), ("time_to_quality", _ttq_section),
                           ("precision_check", _precision_section), ("memory", _memory_section),
-                          ("contention", _contention_section), ("notebooks", _notebook_section)):
+                          ("contention", _contention_section), ("notebooks", _notebook_section),
+                          ("fast_paint", fast_paint.section)):
         if res.get(part):
             lines += section(res)
     return "\n".join(lines) + "\n"
@@ -282,6 +286,9 @@ def main(argv: list[str] | None = None) -> dict:
     if "contention" in parts:
         print("6. Runs sharing the CPU (subprocesses)")
         res["contention"] = contention.measure(**cfg["contention"])
+    if "fast_paint" in parts:
+        print("7. A style network's one pass against the optimisation; training")
+        res["fast_paint"] = fast_paint.measure(cfg["fast_paint"], real=real)
     if args.notebooks and "notebooks" in parts:
         print("5. Notebooks at class settings")
         res["notebooks"] = notebooks.measure(

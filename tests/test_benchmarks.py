@@ -58,6 +58,42 @@ def test_contention_part_compares_every_policy_with_the_fair_share():
     assert out["policies"]["passive"]["wait"]["OMP_WAIT_POLICY"] == "PASSIVE"
 
 
+def test_fast_paint_part_measures_both_methods_side_by_side_and_training(monkeypatch):
+    """Part 7 at a tiny size with random weights: the network's passes and the optimisation's
+    runs alternate in every round, a size marked for it also runs the whole default (patched
+    small here) to check the projection, the command runs, and training reports its steps."""
+    from benchmarks import fast_paint, run
+
+    monkeypatch.setattr(fast_paint, "DEFAULT_STEPS", 4)
+    order: list[str] = []
+    paint, stylize_once = fast_paint.paint, fast_paint.stylize_once
+    monkeypatch.setattr(fast_paint, "paint", lambda *a: order.append("paint") or paint(*a))
+    monkeypatch.setattr(fast_paint, "stylize_once",
+                        lambda *a: order.append("stylize") or stylize_once(*a))
+    config = {"sizes": (32,), "rounds": 2, "paint_reps": 2, "stylize_steps": {32: 2},
+              "reference_size": 32,
+              "full_stylize": (32,), "command_size": 32, "train_sizes": (32,),
+              "train_batch": 2, "train_steps": 3}
+    out = fast_paint.measure(config, real=False, log=lambda *_: None)
+    # the whole default run for evaluations per iteration, then per size: warm-up, rounds,
+    # and the whole default run that checks the projection
+    assert order == ["stylize", "paint"] + ["paint", "paint", "stylize"] * 2 + ["stylize"]
+    row = out["sizes"]["32"]
+    assert [r["iterations"] for r in row["stylize_runs"]] == [2, 2]
+    assert row["stylize_default_measured"]["iterations"] == 4
+    assert out["reference"]["iterations"] == 4 and out["reference"]["per_iteration"] >= 1
+    assert len(row["paint_samples_s"]) == 4
+    for key in ("ratio", "ratio_measured", "paint_images_per_s", "stylize_images_per_s"):
+        assert math.isfinite(row[key]) and row[key] > 0, key
+    assert out["command"]["ok"], out["command"]
+    (training,) = out["training"]
+    assert training["batch"] == 2 and len(training["step_s"]) == 2  # steps 2 and 3
+    assert training["images_per_s"] > 0
+    text = "\n".join(run.summary({"machine": run.machine(), "date": "now", "mode": "test",
+                                  "fast_paint": out}).splitlines())
+    assert "| 32 |" in text and "Training" in text and "nst paint" in text
+
+
 def test_fast_quality_scores_a_network_against_the_optimisation(random_vgg16, tmp_path):
     from benchmarks import fast_quality
     from nst_utils.painter import StyleNet, save_model

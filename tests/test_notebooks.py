@@ -15,6 +15,7 @@ EXPECTED = [
     "04_loss_weighting",
     "05_full_optimization",
     "06_beyond_gatys",
+    "07_fast_style_transfer",
 ]
 
 
