@@ -38,11 +38,18 @@ from .common import ROOT, machine
 BAR_ITERATIONS = 50
 
 
+def steps_taken(row: dict) -> int:
+    """Iterations done before a history row: row ``k`` is measured on the image *before* step
+    ``k`` (:mod:`nst_utils.optimize`), so it holds the loss after ``k - 1`` iterations."""
+    return int(row["iteration"]) - 1
+
+
 def equivalent_iterations(history: list[dict], loss: float) -> int | None:
-    """The first iteration whose measured loss is no higher than ``loss`` (None: never)."""
+    """The fewest iterations after which the optimisation's loss is no higher than ``loss``
+    (None: never within the run)."""
     for row in history:
         if row["total"] <= loss:
-            return int(row["iteration"])
+            return steps_taken(row)
     return None
 
 
@@ -52,8 +59,9 @@ def compare(net, model_name: str, photo: str, size: int, iterations: int, out: P
     style = model.record["styles"][0]
     picture = paint(model, load_image(photo, size))
     network = score(net, picture, photo, style).as_floats()
-    result = stylize(net, photo, style, Settings(size=size, steps=iterations), progress=False)
-    bar = min(row["total"] for row in result.history if row["iteration"] <= BAR_ITERATIONS)
+    run = Settings(size=size, steps=iterations + 1)  # the last row: after ``iterations`` steps
+    result = stylize(net, photo, style, run, progress=False)
+    bar = min(row["total"] for row in result.history if steps_taken(row) <= BAR_ITERATIONS)
     stem = f"{Path(model_name).stem}-{photo}-{size}"
     save_image(picture, out / f"{stem}-network.png")
     save_image(result.image, out / f"{stem}-optimisation-{iterations}.png")

@@ -108,10 +108,11 @@ def test_fast_quality_scores_a_network_against_the_optimisation(random_vgg16, tm
     assert len(list(tmp_path.glob("m-coffee-48-*.png"))) == 2
 
 
-def test_equivalent_iterations_is_the_first_iteration_at_or_below_the_loss():
+def test_equivalent_iterations_counts_the_steps_taken_to_reach_the_loss():
     from benchmarks.fast_quality import equivalent_iterations
 
-    history = [{"iteration": i, "total": t} for i, t in enumerate([9.0, 5.0, 3.0, 2.0])]
+    # as the engine logs: row k is measured before step k, so row 1 is the starting image
+    history = [{"iteration": i, "total": t} for i, t in enumerate([9.0, 5.0, 3.0, 2.0], 1)]
     assert equivalent_iterations(history, 3.0) == 2
     assert equivalent_iterations(history, 4.0) == 2
     assert equivalent_iterations(history, 9.5) == 0
