@@ -235,19 +235,19 @@ def transform(
 
 
 def prepare(
-    content: ImageSource, styles: Sequence[ImageSource | StyleSpec], size: int,
-    style_size: int | None = None, preserve_color: str | None = None,
+    photo: torch.Tensor, styles: Sequence[ImageSource | StyleSpec], style_size: int,
+    preserve_color: str | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor], list[float], list[torch.Tensor] | None]:  # fmt: skip
-    """Load the photo at ``size`` and the paintings at ``style_size`` (default ``size``) as
-    the operations see them under ``preserve_color`` (:mod:`nst_utils.color`), with their
-    weight shares and masks (``None`` when no style has one)."""
+    """What the operations see: the photo and the paintings (loaded at ``style_size``) under
+    ``preserve_color`` (:mod:`nst_utils.color`), the styles' weight shares, and their masks at
+    the photo's size (``None`` when no style has one)."""
     specs = blend_shares([s if isinstance(s, StyleSpec) else StyleSpec(s) for s in styles])
-    photo = load_image(content, size)
     seen = color.prepare_content(photo, preserve_color)
     paintings = [
-        color.prepare_style(load_image(s.source, style_size or size), photo, preserve_color)
+        color.prepare_style(load_image(s.source, style_size).to(photo.device), photo,
+                            preserve_color)
         for s in specs
-    ]
+    ]  # fmt: skip
     masks = None
     if any(s.mask is not None for s in specs):
         if any(s.mask is None for s in specs):

@@ -8,6 +8,7 @@
         [--rescaled-vgg]
     nst reconstruct-content IMAGE --layer relu4_2 -o OUT.png
     nst synthesize-texture IMAGE --layers relu1_1,relu2_1 -o OUT.png
+    nst train-decoder LAYER -o DECODER.safetensors [--images DIR] [--size] [--steps] ...
     nst weights status | fetch [--arch vgg19|vgg19-caffe|vgg16]
     nst examples list | fetch [NAME ...]
 
@@ -133,6 +134,26 @@ def _add_run_options(
     )  # fmt: skip
 
 
+def _add_arbitrary_commands(commands) -> None:
+    """Issue 17, notebook 08: decoders of VGG features (any style in one pass)."""
+    from .decoder import LAYERS
+
+    p = commands.add_parser("train-decoder", help="train a decoder of one VGG layer's features")
+    p.add_argument("layer", choices=LAYERS, help="the layer it decodes, e.g. relu2_1")
+    p.add_argument("-o", "--output", required=True, type=Path, help="decoder .safetensors")
+    p.add_argument("--images", type=Path, default=None, help="folder of training photos "
+                   "(default: the bundled training photos, offline)")  # fmt: skip
+    p.add_argument("--size", type=_positive_int, default=128, help="crop side in pixels")
+    p.add_argument("--batch", type=_positive_int, default=4, help="photos per step")
+    p.add_argument("--steps", type=_positive_int, default=1000)
+    p.add_argument("--lr", type=_positive, default=1e-3, help="Adam's learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=_positive, default=1.0,
+                   help="channels as a fraction of VGG's (0.5: a quarter of the work)")  # fmt: skip
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line (plus the exit status 2), not a usage dump."""
 
@@ -178,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--layers", type=_layer_list, default=None, help="default relu1_1,...,relu5_1"
     )
     _add_run_options(p, steps=200, init="noise")
+
+    _add_arbitrary_commands(commands)
 
     p = commands.add_parser("weights", help="show or fetch VGG weights")
     p.add_argument("action", choices=("status", "fetch"))
@@ -438,6 +461,34 @@ def cmd_synthesize_texture(args) -> None:
     _run_and_save(args, net, device, None, inputs["image"], settings, inputs)
 
 
+def cmd_train_decoder(args) -> None:
+    output = args.output
+    if output.suffix != ".safetensors" or output.is_dir():
+        raise NSTError(f"{output}: give a .safetensors file name for the decoder")
+    if not output.parent.is_dir():
+        raise NSTError(f"{output}: the folder {output.parent} does not exist")
+    from . import decoder, photos, training
+    from .vgg import load_vgg
+
+    paths = photos.photo_paths(args.images)
+    settings = training.TrainSettings(size=args.size, batch=args.batch, steps=args.steps,
+                                      lr=args.lr, seed=args.seed)  # fmt: skip
+    net = load_vgg(decoder.ARCH, decoder.POOLING, training.device(), verbose=False)
+    trained = decoder.train_decoder(
+        args.layer, net, settings, paths=paths, width=args.width,
+        checkpoint=output.with_suffix(".ckpt"), resume=args.resume, progress=not args.quiet,
+    )  # fmt: skip
+    images = f" --images {args.images}" if args.images else ""
+    trained.record["command"] = (
+        f"nst train-decoder {args.layer} -o {output.name}{images} --size {args.size} "
+        f"--batch {args.batch} --steps {args.steps} --lr {args.lr:g} --seed {args.seed} "
+        f"--width {args.width:g}"
+    )
+    if training.process()[0] == 0:
+        decoder.save_decoder(trained, output)
+        print(f"wrote {output} ({trained.record['seconds']:.0f} s)")
+
+
 def cmd_weights(args) -> None:
     from . import weights
 
@@ -465,6 +516,7 @@ COMMANDS = {
     "stylize": cmd_stylize,
     "reconstruct-content": cmd_reconstruct_content,
     "synthesize-texture": cmd_synthesize_texture,
+    "train-decoder": cmd_train_decoder,
     "weights": cmd_weights,
     "examples": cmd_examples,
 }
