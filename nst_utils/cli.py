@@ -146,7 +146,7 @@ def _add_arbitrary_commands(commands) -> None:
     p.add_argument("--size", type=_positive_int, default=128, help="crop side in pixels")
     p.add_argument("--batch", type=_positive_int, default=4, help="photos per step")
     p.add_argument("--steps", type=_positive_int, default=1000)
-    p.add_argument("--lr", type=_positive, default=1e-3, help="Adam's learning rate")
+    p.add_argument("--lr", type=_positive, default=3e-3, help="Adam's learning rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=_positive, default=1.0,
                    help="channels as a fraction of VGG's (0.5: a quarter of the work)")  # fmt: skip

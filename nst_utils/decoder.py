@@ -59,17 +59,26 @@ ARCH, POOLING = "vgg19-caffe", "max"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 KIND = "Decoder"
 SUFFIX = ".safetensors"
+#: The decoders' input whitening adds this fraction of the largest eigenvalue to every one,
+#: so that directions the photos hardly use are not blown up.
+WHITENING_DELTA = 1e-2
 #: :math:`\lambda`, the feature term's weight (Li et al. use 1).
 FEATURE_WEIGHT = 1.0
 
 
 class Decoder(nn.Module):
-    """Features of ``layer`` (of ``arch`` with ``pooling``) back to an RGB picture.
+    r"""Features of ``layer`` (of ``arch`` with ``pooling``) back to an RGB picture.
 
     ``forward(features) -> (B, 3, H, W)``, not clipped (training needs the gradient of
-    every value; :func:`decode` clips). ``input_scale`` (a buffer, set from the first
-    training batch) divides the features so that the first convolution sees values near 1
-    whatever the network's input convention.
+    every value; :func:`decode` clips). The features are first *whitened* with the
+    photos' statistics, :math:`W (F - m)` with :math:`W = E (D + \delta d_{max})^{-1/2}
+    E^\top` from the channels' covariance :math:`E D E^\top` (WCT's whitening, regularised
+    by :data:`WHITENING_DELTA`), buffers set from the first training batch
+    (:meth:`whiten_like`). VGG's channels are strongly correlated (``relu1_1``'s 64 come
+    from 27 pixel values) and have large means; left as they are, the problem is so
+    ill-conditioned that Adam needs thousands of steps even for ``relu1_1``'s one linear
+    layer. A fixed linear map before the first convolution changes nothing the decoder can
+    express, only how fast it learns.
     """
 
     def __init__(
@@ -82,8 +91,10 @@ class Decoder(nn.Module):
             raise NSTError(f"decoder width {width}: give a fraction of VGG's channels in (0, 1]")
         self.layer, self.arch, self.pooling, self.width = layer, arch, pooling, float(width)
         self.record: dict = {}
-        self.register_buffer("input_scale", torch.ones(()))
         block = int(layer[len("relu")])
+        n = BLOCK_CHANNELS[block - 1]
+        self.register_buffer("input_mean", torch.zeros(1, n, 1, 1))
+        self.register_buffer("whitening", torch.eye(n))
         channels = [max(8, round(c * width)) for c in BLOCK_CHANNELS]
         channels[block - 1] = BLOCK_CHANNELS[block - 1]  # the features' own channels come in
         modules: list[nn.Module] = []
@@ -95,7 +106,19 @@ class Decoder(nn.Module):
         self.body = nn.Sequential(*modules)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.body(features / self.input_scale)
+        white = torch.einsum("ij,bjhw->bihw", self.whitening, features - self.input_mean)
+        return self.body(white)
+
+    @torch.no_grad()
+    def whiten_like(self, features: torch.Tensor) -> None:
+        """Set the input's mean and whitening from a batch of features."""
+        per_channel = features.transpose(0, 1).flatten(1).double()  # N × (B·H·W)
+        mean = per_channel.mean(dim=1, keepdim=True)
+        cov = (per_channel - mean) @ (per_channel - mean).T / per_channel.shape[1]
+        values, vectors = torch.linalg.eigh(cov)
+        values = values.clamp_min(0) + WHITENING_DELTA * values.max()
+        self.whitening.copy_((vectors * values.rsqrt()) @ vectors.T)
+        self.input_mean.copy_(mean.view_as(self.input_mean))
 
     def architecture(self) -> dict:
         """What :func:`load_decoder` needs to rebuild it."""
@@ -166,7 +189,7 @@ def train_decoder(
 
     with torch.no_grad():  # the features' scale, from the first batch of the stream
         first = next(iter(batches(0))).to(device)
-        decoder.input_scale.fill_(float(net(first, [layer])[layer].std()))
+        decoder.whiten_like(net(first, [layer])[layer])
 
     def loss_fn(model, batch, step):
         return reconstruction_loss(model, net, layer, batch, feature_weight)

@@ -55,7 +55,7 @@ def test_the_reconstruction_loss_is_zero_for_a_perfect_decoder(random_vgg19):
 
 def test_files_keep_weights_architecture_and_record(tmp_path):
     d = Decoder("relu2_1", width=0.25)
-    d.input_scale.fill_(3.5)
+    d.whiten_like(torch.rand(2, 128, 8, 8) * 5 + 2)
     d.record = {"steps": 7, "command": "nst train-decoder relu2_1 ..."}
     path = save_decoder(d, tmp_path / "d.safetensors")
     back = load_decoder(path)
