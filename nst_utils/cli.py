@@ -8,6 +8,8 @@
         [--rescaled-vgg]
     nst reconstruct-content IMAGE --layer relu4_2 -o OUT.png
     nst synthesize-texture IMAGE --layers relu1_1,relu2_1 -o OUT.png
+    nst paint CONTENT --style STYLE[:W] [--style S2:W2] --method adain|wct -o OUT.png
+        [--alpha 0.6] [--preserve-color luminance|histogram] [--style-mask M1 ...]
     nst train-decoder LAYER -o DECODER.safetensors [--images DIR] [--size] [--steps] ...
     nst weights status | fetch [--arch vgg19|vgg19-caffe|vgg16]
     nst examples list | fetch [NAME ...]
@@ -152,6 +154,38 @@ def _add_arbitrary_commands(commands) -> None:
                    help="channels as a fraction of VGG's (0.5: a quarter of the work)")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    # train16 adds --model (a trained style network) to this same parser: the lead merges them.
+    p = commands.add_parser("paint", help="paint CONTENT in one pass (any --style: AdaIN, WCT)")
+    p.add_argument("content", help="content image: a file or an example name")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output .png or .jpg")
+    _add_arbitrary_paint_options(p)
+
+
+def _add_arbitrary_paint_options(p: argparse.ArgumentParser) -> None:
+    """``nst paint --style S --method adain|wct``: any painting, through the decoders."""
+    from .arbitrary import METHODS
+
+    p.add_argument(
+        "--style", dest="paint_styles", action="append", default=[], metavar="STYLE[:WEIGHT]",
+        help="a painting (file or example name), any style; repeat to mix (weights are shares)",
+    )  # fmt: skip
+    p.add_argument("--method", choices=tuple(METHODS), default="wct",
+                   help="wct: multi-level, coarse to fine (default); adain: the deepest decoder "
+                   "once")  # fmt: skip
+    p.add_argument("--size", type=_positive_int, default=512, help="longest side in pixels")
+    p.add_argument("--style-size", type=_positive_int, default=None,
+                   help="the paintings' longest side (default: --size)")  # fmt: skip
+    p.add_argument("--alpha", type=_non_negative, default=1.0,
+                   help="style strength from 0 (the photo) to 1 (default)")  # fmt: skip
+    p.add_argument("--style-mask", dest="style_masks", action="append", default=[],
+                   metavar="FILE", help="region for each --style, in order")  # fmt: skip
+    p.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None,
+                   help="keep the photo's colours")  # fmt: skip
+    p.add_argument("--decoders", type=_layer_list, default=None, metavar="D1,D2,...",
+                   help="decoder files or shipped layers (default: all shipped)")  # fmt: skip
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -384,16 +418,16 @@ def _write_json(path: Path, data: dict) -> None:
         tmp.write_text(json.dumps(data, indent=2))
 
 
-def _style_specs(args) -> list:
-    """The positional STYLE and every ``--style``, with ``--style-mask`` paired in order,
-    every source and mask resolved to a file (so a missing one fails before any work)."""
+def _style_specs(texts: Sequence[str], masks: Sequence[str]) -> list:
+    """Style specs ``NAME[:WEIGHT]`` with masks paired in order, every source and mask
+    resolved to a file (so a missing one fails before any work)."""
     from dataclasses import replace
 
     from .examples import resolve_image
     from .styles import attach_masks, parse_style_spec
 
-    specs = [parse_style_spec(text) for text in [args.style, *args.styles]]
-    specs = attach_masks(specs, [Path(m) for m in args.style_masks])
+    specs = [parse_style_spec(text) for text in texts]
+    specs = attach_masks(specs, [Path(m) for m in masks])
     return [
         replace(s, source=resolve_image(str(s.source)),
                 mask=None if s.mask is None else resolve_image(str(s.mask)))
@@ -407,7 +441,7 @@ def _stylize_inputs(args) -> tuple[dict[str, Path], list]:
     from .examples import resolve_image
 
     inputs = {"content": resolve_image(args.content)}
-    specs = _style_specs(args)
+    specs = _style_specs([args.style, *args.styles], args.style_masks)
     inputs.update({f"style{i}": s.source for i, s in enumerate(specs, 1)})
     inputs.update({f"mask{i}": s.mask for i, s in enumerate(specs, 1) if s.mask is not None})
     return inputs, specs
@@ -489,6 +523,41 @@ def cmd_train_decoder(args) -> None:
         print(f"wrote {output} ({trained.record['seconds']:.0f} s)")
 
 
+def cmd_paint(args) -> None:
+    """``nst paint``: one pass through the decoders with any ``--style``."""
+    import time
+
+    from .checks import check_output_path
+    from .examples import resolve_image
+
+    if not args.paint_styles:
+        raise NSTError("give a painting with --style (any file or example name)")
+    inputs = {"content": resolve_image(args.content)}
+    specs = _style_specs(args.paint_styles, args.style_masks)
+    inputs.update({f"style{i}": s.source for i, s in enumerate(specs, 1)})
+    check_output_path(args.output, protect=inputs.values())
+    from . import config, decoder
+    from .images import save_image
+    from .vgg import load_vgg
+
+    device = config.default_device() if args.device is None else _device(args.device)
+    names = args.decoders or decoder.shipped_decoders()
+    decoders = [decoder.load_decoder(name, device) for name in names]
+    if not decoders:
+        raise NSTError("no decoder is installed: train one with 'nst train-decoder relu2_1 -o "
+                       "D.safetensors' and pass --decoders D.safetensors")  # fmt: skip
+    net = load_vgg(decoders[0].arch, decoders[0].pooling, device, verbose=False)
+    began = time.perf_counter()
+    picture = decoder.paint(net, decoders, inputs["content"], specs, args.method,
+                            size=args.size, style_size=args.style_size, alpha=args.alpha,
+                            preserve_color=args.preserve_color)  # fmt: skip
+    save_image(picture, args.output, protect=inputs.values())
+    if not args.quiet:
+        levels = ", ".join(d.layer for d in decoders)
+        print(f"wrote {args.output} ({args.method}, decoders {levels}, "
+              f"{time.perf_counter() - began:.1f} s)")  # fmt: skip
+
+
 def cmd_weights(args) -> None:
     from . import weights
 
@@ -517,6 +586,7 @@ COMMANDS = {
     "reconstruct-content": cmd_reconstruct_content,
     "synthesize-texture": cmd_synthesize_texture,
     "train-decoder": cmd_train_decoder,
+    "paint": cmd_paint,
     "weights": cmd_weights,
     "examples": cmd_examples,
 }
