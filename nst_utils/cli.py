@@ -140,12 +140,16 @@ def _add_run_options(
     )  # fmt: skip
 
 
+#: ``nst_utils.decoder.LAYERS`` and ``nst_utils.arbitrary.METHODS``, named here so that the
+#: parser needs no torch (a test checks that they agree).
+DECODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+ANY_STYLE_METHODS = ("adain", "wct")
+
+
 def _add_arbitrary_commands(commands) -> None:
     """Issue 17, notebook 08: decoders of VGG features (any style in one pass)."""
-    from .decoder import LAYERS
-
     p = commands.add_parser("train-decoder", help="train a decoder of one VGG layer's features")
-    p.add_argument("layer", choices=LAYERS, help="the layer it decodes, e.g. relu2_1")
+    p.add_argument("layer", choices=DECODER_LAYERS, help="the layer it decodes, e.g. relu2_1")
     p.add_argument("-o", "--output", required=True, type=Path, help="decoder .safetensors")
     p.add_argument("--images", type=Path, default=None, help="folder of training photos "
                    "(default: the bundled training photos, offline)")  # fmt: skip
@@ -156,28 +160,21 @@ def _add_arbitrary_commands(commands) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=_positive, default=1.0,
                    help="channels as a fraction of VGG's (0.5: a quarter of the work)")  # fmt: skip
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    # train16 adds --model (a trained style network) to this same parser: the lead merges them.
-    p = commands.add_parser("paint", help="paint CONTENT in one pass (any --style: AdaIN, WCT)")
-    p.add_argument("content", help="content image: a file or an example name")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output .png or .jpg")
-    _add_arbitrary_paint_options(p)
 
 
 def _add_arbitrary_paint_options(p: argparse.ArgumentParser) -> None:
-    """``nst paint --style S --method adain|wct``: any painting, through the decoders."""
-    from .arbitrary import METHODS
-
+    """``nst paint --style S --method adain|wct``: any painting, through the decoders (options
+    added to ``paint``'s parser beside ``--model``; ``--size``, ``--device`` are shared)."""
     p.add_argument(
         "--style", dest="paint_styles", action="append", default=[], metavar="STYLE[:WEIGHT]",
         help="a painting (file or example name), any style; repeat to mix (weights are shares)",
     )  # fmt: skip
-    p.add_argument("--method", choices=tuple(METHODS), default="wct",
+    p.add_argument("--method", choices=ANY_STYLE_METHODS, default="wct",
                    help="wct: multi-level, coarse to fine (default); adain: the deepest decoder "
                    "once")  # fmt: skip
-    p.add_argument("--size", type=_positive_int, default=512, help="longest side in pixels")
     p.add_argument("--style-size", type=_positive_int, default=None,
                    help="the paintings' longest side (default: --size)")  # fmt: skip
     p.add_argument("--alpha", type=_non_negative, default=1.0,
@@ -188,7 +185,6 @@ def _add_arbitrary_paint_options(p: argparse.ArgumentParser) -> None:
                    help="keep the photo's colours")  # fmt: skip
     p.add_argument("--decoders", type=_layer_list, default=None, metavar="D1,D2,...",
                    help="decoder files or shipped layers (default: all shipped)")  # fmt: skip
-    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
 
 
@@ -502,10 +498,10 @@ def cmd_synthesize_texture(args) -> None:
 
 def cmd_train_decoder(args) -> None:
     output = args.output
-    if output.suffix != ".safetensors" or output.is_dir():
-        raise NSTError(f"{output}: give a .safetensors file name for the decoder")
-    if not output.parent.is_dir():
-        raise NSTError(f"{output}: the folder {output.parent} does not exist")
+    _check_model_output(output)
+    checkpoint = _checkpoint_path(output)
+    if args.resume and not checkpoint.is_file():
+        raise NSTError(f"{checkpoint}: no checkpoint to resume; run without --resume")
     from . import decoder, photos, training
     from .vgg import load_vgg
 
@@ -515,7 +511,7 @@ def cmd_train_decoder(args) -> None:
     net = load_vgg(decoder.ARCH, decoder.POOLING, training.device(), verbose=False)
     trained = decoder.train_decoder(
         args.layer, net, settings, paths=paths, width=args.width,
-        checkpoint=output.with_suffix(".ckpt"), resume=args.resume, progress=not args.quiet,
+        checkpoint=checkpoint, resume=args.resume, progress=not args.quiet,
     )  # fmt: skip
     images = f" --images {args.images}" if args.images else ""
     trained.record["command"] = (
@@ -528,15 +524,18 @@ def cmd_train_decoder(args) -> None:
         print(f"wrote {output} ({trained.record['seconds']:.0f} s)")
 
 
-def cmd_paint(args) -> None:
-    """``nst paint``: one pass through the decoders with any ``--style``."""
+def _paint_any_style(args) -> None:
+    """``nst paint --style``: one pass through the decoders with any painting."""
     import time
 
     from .checks import check_output_path
     from .examples import resolve_image
 
-    if not args.paint_styles:
-        raise NSTError("give a painting with --style (any file or example name)")
+    if args.model is not None:
+        raise NSTError("give either --model (a trained network) or --style (any painting)")
+    if args.content is None or args.output is None:
+        raise NSTError("nst paint --style needs CONTENT and -o, e.g. "
+                       "nst paint chelsea --style starry_night -o out.png")  # fmt: skip
     inputs = {"content": resolve_image(args.content)}
     specs = _style_specs(args.paint_styles, args.style_masks)
     inputs.update({f"style{i}": s.source for i, s in enumerate(specs, 1)})
@@ -638,6 +637,7 @@ def _add_fast_style_commands(commands) -> None:
     p.add_argument("--size", type=_positive_int, default=256, help="longest side in pixels")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     p.add_argument("--list", action="store_true", help="list the shipped models, one a line")
+    _add_arbitrary_paint_options(p)  # issue 17: --style, --method adain|wct
 
     p = commands.add_parser("score", help="the paper's loss of any picture (default settings)")
     p.add_argument("image", help="the picture to score: a file")
@@ -725,6 +725,8 @@ def cmd_train_style(args) -> None:
 def cmd_paint(args) -> None:
     from . import painter
 
+    if args.paint_styles:  # issue 17: any painting, through the decoders
+        return _paint_any_style(args)
     if args.list:
         names = painter.shipped_models()
         for name in names:
@@ -776,7 +778,6 @@ COMMANDS = {
     "reconstruct-content": cmd_reconstruct_content,
     "synthesize-texture": cmd_synthesize_texture,
     "train-decoder": cmd_train_decoder,
-    "paint": cmd_paint,
     "weights": cmd_weights,
     "examples": cmd_examples,
 }

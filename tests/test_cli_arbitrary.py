@@ -9,6 +9,13 @@ from nst_utils.cli import main
 from nst_utils.images import load_image, save_image
 
 
+def test_the_parser_names_the_libraries_layers_and_methods():
+    from nst_utils import arbitrary, cli
+
+    assert cli.DECODER_LAYERS == decoder.LAYERS
+    assert tuple(arbitrary.METHODS) == cli.ANY_STYLE_METHODS
+
+
 def test_paint_with_any_style_writes_the_photo_size(tmp_path, capsys):
     out = tmp_path / "painted.png"
     status = main(["paint", "chelsea", "--style", "swirls", "--method", "adain", "--size", "64",
@@ -39,8 +46,8 @@ def test_paint_mixes_styles_and_keeps_colours(tmp_path, capsys):
 
 def test_paint_errors_are_one_line_and_write_nothing(tmp_path, capsys):
     out = tmp_path / "x.png"
-    assert main(["paint", "chelsea", "-o", str(out)]) == 1
-    assert "give a painting with --style" in capsys.readouterr().err
+    assert main(["paint", "chelsea", "--style", "swirls", "--model", "x", "-o", str(out)]) == 1
+    assert "either --model" in capsys.readouterr().err
     assert main(["paint", "chelsea", "--style", "no_such_painting", "-o", str(out)]) == 1
     assert "no_such_painting" in capsys.readouterr().err
     assert main(["paint", "chelsea", "--style", "swirls", "--decoders", "relu9_9", "-o",
