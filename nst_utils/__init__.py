@@ -14,6 +14,8 @@ Modules, in the order of the paper's method section:
 ``styles``        several styles: blend weights and ``NAME:WEIGHT`` specs
 ``spatial``       a style per region: masked Gram matrices
 ``color``         colour preservation: luminance-only transfer, histogram matching
+``arbitrary``     any style without training: AdaIN and WCT on features, inverted by ``pipeline``
+``decoder``       decoders of VGG features; multi-level WCT and AdaIN in one pass per level
 ``rescale``       the paper's rescaled VGG (every filter's mean response 1)
 ``images``        the one loader (file, example name, picture, array, tensor), resizing, saving
 ``examples``      bundled and downloadable example images by name

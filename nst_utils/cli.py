@@ -8,6 +8,9 @@
         [--rescaled-vgg]
     nst reconstruct-content IMAGE --layer relu4_2 -o OUT.png
     nst synthesize-texture IMAGE --layers relu1_1,relu2_1 -o OUT.png
+    nst paint CONTENT --style STYLE[:W] [--style S2:W2] --method adain|wct -o OUT.png
+        [--alpha 0.6] [--preserve-color luminance|histogram] [--style-mask M1 ...]
+    nst train-decoder LAYER -o DECODER.safetensors [--images DIR] [--size] [--steps] ...
     nst weights status | fetch [--arch vgg19|vgg19-caffe|vgg16]
     nst examples list | fetch [NAME ...]
     nst train-style STYLE [STYLE ...] -o MODEL.safetensors [--images DIR --size 256 --steps 2000
@@ -137,6 +140,54 @@ def _add_run_options(
     )  # fmt: skip
 
 
+#: ``nst_utils.decoder.LAYERS`` and ``nst_utils.arbitrary.METHODS``, named here so that the
+#: parser needs no torch (a test checks that they agree).
+DECODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+ANY_STYLE_METHODS = ("adain", "wct")
+
+
+def _add_arbitrary_commands(commands) -> None:
+    """Issue 17, notebook 08: decoders of VGG features (any style in one pass)."""
+    p = commands.add_parser("train-decoder", help="train a decoder of one VGG layer's features")
+    p.add_argument("layer", choices=DECODER_LAYERS, help="the layer it decodes, e.g. relu2_1")
+    p.add_argument("-o", "--output", required=True, type=Path, help="decoder .safetensors")
+    p.add_argument("--images", type=Path, default=None, help="folder of training photos "
+                   "(default: the bundled training photos, offline)")  # fmt: skip
+    p.add_argument("--size", type=_positive_int, default=128, help="crop side in pixels")
+    p.add_argument("--batch", type=_positive_int, default=4, help="photos per step")
+    p.add_argument("--steps", type=_positive_int, default=1000)
+    p.add_argument("--lr", type=_positive, default=3e-3, help="Adam's learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=_positive, default=1.0,
+                   help="channels as a fraction of VGG's (0.5: a quarter of the work)")  # fmt: skip
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+
+def _add_arbitrary_paint_options(p: argparse.ArgumentParser) -> None:
+    """``nst paint --style S --method adain|wct``: any painting, through the decoders (options
+    added to ``paint``'s parser beside ``--model``; ``--size``, ``--device`` are shared)."""
+    p.add_argument(
+        "--style", dest="paint_styles", action="append", default=[], metavar="STYLE[:WEIGHT]",
+        help="a painting (file or example name), any style; repeat to mix (weights are shares)",
+    )  # fmt: skip
+    p.add_argument("--method", choices=ANY_STYLE_METHODS, default="wct",
+                   help="wct: multi-level, coarse to fine (default); adain: the deepest decoder "
+                   "once")  # fmt: skip
+    p.add_argument("--style-size", type=_positive_int, default=None,
+                   help="the paintings' longest side (default: --size)")  # fmt: skip
+    p.add_argument("--alpha", type=_non_negative, default=1.0,
+                   help="style strength from 0 (the photo) to 1 (default)")  # fmt: skip
+    p.add_argument("--style-mask", dest="style_masks", action="append", default=[],
+                   metavar="FILE", help="region for each --style, in order")  # fmt: skip
+    p.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None,
+                   help="keep the photo's colours")  # fmt: skip
+    p.add_argument("--decoders", type=_layer_list, default=None, metavar="D1,D2,...",
+                   help="decoder files or shipped layers (default: all shipped)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line (plus the exit status 2), not a usage dump."""
 
@@ -182,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--layers", type=_layer_list, default=None, help="default relu1_1,...,relu5_1"
     )
     _add_run_options(p, steps=200, init="noise")
+
+    _add_arbitrary_commands(commands)
 
     p = commands.add_parser("weights", help="show or fetch VGG weights")
     p.add_argument("action", choices=("status", "fetch"))
@@ -366,16 +419,16 @@ def _write_json(path: Path, data: dict) -> None:
         tmp.write_text(json.dumps(data, indent=2))
 
 
-def _style_specs(args) -> list:
-    """The positional STYLE and every ``--style``, with ``--style-mask`` paired in order,
-    every source and mask resolved to a file (so a missing one fails before any work)."""
+def _style_specs(texts: Sequence[str], masks: Sequence[str]) -> list:
+    """Style specs ``NAME[:WEIGHT]`` with masks paired in order, every source and mask
+    resolved to a file (so a missing one fails before any work)."""
     from dataclasses import replace
 
     from .examples import resolve_image
     from .styles import attach_masks, parse_style_spec
 
-    specs = [parse_style_spec(text) for text in [args.style, *args.styles]]
-    specs = attach_masks(specs, [Path(m) for m in args.style_masks])
+    specs = [parse_style_spec(text) for text in texts]
+    specs = attach_masks(specs, [Path(m) for m in masks])
     return [
         replace(s, source=resolve_image(str(s.source)),
                 mask=None if s.mask is None else resolve_image(str(s.mask)))
@@ -389,7 +442,7 @@ def _stylize_inputs(args) -> tuple[dict[str, Path], list]:
     from .examples import resolve_image
 
     inputs = {"content": resolve_image(args.content)}
-    specs = _style_specs(args)
+    specs = _style_specs([args.style, *args.styles], args.style_masks)
     inputs.update({f"style{i}": s.source for i, s in enumerate(specs, 1)})
     inputs.update({f"mask{i}": s.mask for i, s in enumerate(specs, 1) if s.mask is not None})
     return inputs, specs
@@ -441,6 +494,72 @@ def cmd_synthesize_texture(args) -> None:
     net, device = _prepare(args, inputs, [args.size], lambda check: check(layers))
     settings = _settings(args, [args.size], style_layers=args.layers)
     _run_and_save(args, net, device, None, inputs["image"], settings, inputs)
+
+
+def cmd_train_decoder(args) -> None:
+    output = args.output
+    _check_model_output(output)
+    checkpoint = _checkpoint_path(output)
+    if args.resume and not checkpoint.is_file():
+        raise NSTError(f"{checkpoint}: no checkpoint to resume; run without --resume")
+    from . import decoder, photos, training
+    from .vgg import load_vgg
+
+    paths = photos.photo_paths(args.images)
+    settings = training.TrainSettings(size=args.size, batch=args.batch, steps=args.steps,
+                                      lr=args.lr, seed=args.seed)  # fmt: skip
+    net = load_vgg(decoder.ARCH, decoder.POOLING, training.device(), verbose=False)
+    trained = decoder.train_decoder(
+        args.layer, net, settings, paths=paths, width=args.width,
+        checkpoint=checkpoint, resume=args.resume, progress=not args.quiet,
+    )  # fmt: skip
+    images = f" --images {args.images}" if args.images else ""
+    trained.record["command"] = (
+        f"nst train-decoder {args.layer} -o {output.name}{images} --size {args.size} "
+        f"--batch {args.batch} --steps {args.steps} --lr {args.lr:g} --seed {args.seed} "
+        f"--width {args.width:g}"
+    )
+    if training.process()[0] == 0:
+        decoder.save_decoder(trained, output)
+        print(f"wrote {output} ({trained.record['seconds']:.0f} s)")
+
+
+def _paint_any_style(args) -> None:
+    """``nst paint --style``: one pass through the decoders with any painting."""
+    import time
+
+    from .checks import check_output_path
+    from .examples import resolve_image
+
+    if args.model is not None:
+        raise NSTError("give either --model (a trained network) or --style (any painting)")
+    if args.content is None or args.output is None:
+        raise NSTError("nst paint --style needs CONTENT and -o, e.g. "
+                       "nst paint chelsea --style starry_night -o out.png")  # fmt: skip
+    inputs = {"content": resolve_image(args.content)}
+    specs = _style_specs(args.paint_styles, args.style_masks)
+    inputs.update({f"style{i}": s.source for i, s in enumerate(specs, 1)})
+    check_output_path(args.output, protect=inputs.values())
+    from . import config, decoder
+    from .images import save_image
+    from .vgg import load_vgg
+
+    device = config.default_device() if args.device is None else _device(args.device)
+    names = args.decoders or decoder.shipped_decoders()
+    decoders = [decoder.load_decoder(name, device) for name in names]
+    if not decoders:
+        raise NSTError("no decoder is installed: train one with 'nst train-decoder relu2_1 -o "
+                       "D.safetensors' and pass --decoders D.safetensors")  # fmt: skip
+    net = load_vgg(decoders[0].arch, decoders[0].pooling, device, verbose=False)
+    began = time.perf_counter()
+    picture = decoder.paint(net, decoders, inputs["content"], specs, args.method,
+                            size=args.size, style_size=args.style_size, alpha=args.alpha,
+                            preserve_color=args.preserve_color)  # fmt: skip
+    save_image(picture, args.output, protect=inputs.values())
+    if not args.quiet:
+        levels = ", ".join(d.layer for d in decoders)
+        print(f"wrote {args.output} ({args.method}, decoders {levels}, "
+              f"{time.perf_counter() - began:.1f} s)")  # fmt: skip
 
 
 def cmd_weights(args) -> None:
@@ -518,6 +637,7 @@ def _add_fast_style_commands(commands) -> None:
     p.add_argument("--size", type=_positive_int, default=256, help="longest side in pixels")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     p.add_argument("--list", action="store_true", help="list the shipped models, one a line")
+    _add_arbitrary_paint_options(p)  # issue 17: --style, --method adain|wct
 
     p = commands.add_parser("score", help="the paper's loss of any picture (default settings)")
     p.add_argument("image", help="the picture to score: a file")
@@ -606,6 +726,8 @@ def cmd_train_style(args) -> None:
 def cmd_paint(args) -> None:
     from . import painter
 
+    if args.paint_styles:  # issue 17: any painting, through the decoders
+        return _paint_any_style(args)
     if args.list:
         names = painter.shipped_models()
         for name in names:
@@ -657,6 +779,7 @@ COMMANDS = {
     "stylize": cmd_stylize,
     "reconstruct-content": cmd_reconstruct_content,
     "synthesize-texture": cmd_synthesize_texture,
+    "train-decoder": cmd_train_decoder,
     "weights": cmd_weights,
     "examples": cmd_examples,
 }

@@ -33,7 +33,7 @@ the next start:
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -115,6 +115,7 @@ def run(
     callback_every: int = 10,
     stop: threading.Event | None = None,
     progress: bool = True,
+    content_features: Mapping[str, torch.Tensor] | None = None,
 ) -> Result:
     """Optimise an image against ``content`` and/or ``style`` as ``settings`` say.
 
@@ -123,10 +124,19 @@ def run(
     :class:`~nst_utils.styles.StyleSpec` or a list of specs / ``(source, weight)`` pairs.
     ``init`` is a start image that replaces ``settings.init`` (resized to fit). ``callback``,
     ``callback_every``, ``stop`` and ``progress`` go to :func:`nst_utils.optimize.optimize`.
+
+    ``content_features`` (feature inversion, :mod:`nst_utils.arbitrary`) are the content
+    term's targets :math:`P^l` given directly, ``{layer: (1, N_l, H_l, W_l)}``, instead of the
+    content image's own responses; the content image still decides the size, the start and
+    the colours, and each target must have the shape its responses have at that size.
     """
     specs = [] if style is None else blend_shares(as_specs(style))
     if content is None and not specs:
         raise NSTError("nothing to match: give a content image, a style image, or both")
+    if content_features is not None:
+        if content is None:
+            raise NSTError("content features need a content image (its size and start)")
+        settings = settings.updated(content_layers=tuple(content_features))
     if content is None and settings.preserve_color is not None:
         raise NSTError("colour preservation keeps a photo's colours: give a content image")
     color.check_mode(settings.preserve_color)
@@ -134,7 +144,9 @@ def run(
     stages: list[StageResult] = []
     start = init
     for size in _sizes(settings, content if content is not None else specs[0].source):
-        stage, reference = _run_at(net, content, specs, settings, size, start, hooks)
+        stage, reference = _run_at(
+            net, content, specs, settings, size, start, hooks, content_features
+        )
         stages.append(stage)
         start = stage.image
         if stage.status != "completed":
@@ -178,12 +190,15 @@ def _picture(source: Source, size: int, device: torch.device) -> torch.Tensor:
     return picture.to(device)
 
 
-def _run_at(net, content, specs, settings: Settings, size: int, start, hooks):
+def _run_at(net, content, specs, settings: Settings, size: int, start, hooks, given=None):
     """One size of :func:`run`: targets from the images at ``size``, then the optimisation.
-    Returns the stage's result and the content picture at that size (``None`` without one)."""
+    Returns the stage's result and the content picture at that size (``None`` without one).
+    ``given`` are content targets given as features (:func:`run`'s ``content_features``)."""
     device = net.mean.device
     photo = None if content is None else _picture(content, size, device)
     objective, first_style = _objective(net, photo, specs, settings, size)
+    if given is not None:
+        _aim_content(objective.content, given)
     shape = tuple((photo if photo is not None else first_style).shape[-2:])
     if start is None:
         seen = None if photo is None else color.prepare_content(photo, settings.preserve_color)
@@ -219,6 +234,19 @@ def _objective(net, photo, specs, settings: Settings, size: int):
         style_weight=beta, tv_weight=settings.tv_weight,
     )  # fmt: skip
     return objective, first_style
+
+
+def _aim_content(target: ContentTarget, given: Mapping[str, torch.Tensor]) -> None:
+    """Replace the content image's responses by ``given`` features of the same shapes."""
+    for name, own in target.targets.items():
+        features = given[name]
+        if tuple(features.shape) != tuple(own.shape):
+            raise NSTError(
+                f"content features for {name} have shape {tuple(features.shape)}, but the "
+                f"content image gives {tuple(own.shape)} at this size: compute them from the "
+                "content image at the run's size (and without coarse sizes)"
+            )
+        target.targets[name] = features.detach().to(own.device, own.dtype)
 
 
 def _style_target(net, spec: StyleSpec, photo, settings: Settings, size: int, shape):

@@ -16,6 +16,7 @@ EXPECTED = [
     "05_full_optimization",
     "06_beyond_gatys",
     "07_fast_style_transfer",
+    "08_arbitrary_style",
 ]
 
 
