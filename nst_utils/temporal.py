@@ -1,0 +1,151 @@
+r"""Painting a clip: frame by frame, with the temporal loss, or blended along the flow.
+
+Ruder, Dosovitskiy & Brox (2016) observe that painting the frames of a video one by one makes
+it flicker: each frame's optimisation (or network) lands on a different arrangement of brush
+strokes. Their remedy has two parts. Frame :math:`k` **starts** from the previous stylised
+frame warped onto it, :math:`\omega = \operatorname{warp}(x_{k-1}, \hat w_k)`, and a
+**temporal term** keeps it there where the flow is reliable (weights :math:`c`):
+
+.. math:: L(x) = \alpha L_{content} + \beta L_{style}
+          + \lambda\,\frac1D \sum_k c_k (x_k - \omega_k)^2 .
+
+The methods (:data:`METHODS`), each measured by Lai et al.'s warping error and frames per
+second (BENCHMARKS.md, "Video"):
+
+``optimize``  the paper's optimisation on every frame alone (starts from the frame itself)
+``temporal``  Ruder et al.: starts from the warped previous result, temporal term on
+``fast``      a trained feed-forward network (:mod:`nst_utils.painter`) on every frame
+``blend``     each frame painted alone (``fast`` with a model, else ``optimize``), then mixed
+              with the warped previous *output* where the flow is reliable:
+              :math:`o_k = (1 - b\,c)\,y_k + b\,c\,\operatorname{warp}(o_{k-1})`
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from .checks import BLEND, VIDEO_METHODS
+from .errors import NSTError
+from .objective import TemporalTarget
+from .pipeline import Settings, run
+from .video import Clip
+
+#: The methods, and how much of the warped previous output ``blend`` keeps where the flow is
+#: reliable (defined in :mod:`nst_utils.checks`, which the CLI reads without torch).
+METHODS, BLEND = VIDEO_METHODS, BLEND
+
+Painter = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class PaintedClip:
+    """The painted frames ``(T, 3, H, W)`` (fewer than the clip's when cut short), the
+    seconds the painting took, and ``status`` (``"completed"`` or ``"interrupted"``)."""
+
+    frames: torch.Tensor
+    seconds: float
+    method: str
+    status: str = "completed"
+    frame_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        """Frames painted per second of painting."""
+        return len(self.frames) / self.seconds if self.seconds > 0 else float("inf")
+
+
+def paint_clip(
+    clip: Clip,
+    method: str,
+    *,
+    net=None,
+    style=None,
+    settings: Settings | None = None,
+    model: torch.nn.Module | None = None,
+    blend: float = BLEND,
+    progress: bool = True,
+    on_frame: Callable[[int, torch.Tensor], None] | None = None,
+) -> PaintedClip:
+    """Paint every frame of ``clip`` by ``method`` (:data:`METHODS`).
+
+    ``net``, ``style`` and ``settings`` are the optimisation's (:func:`nst_utils.pipeline.run`;
+    ``settings.size`` ``None`` keeps the clip's size); ``model`` is the feed-forward network of
+    ``fast`` (and of ``blend``, which otherwise paints by optimisation). ``on_frame(k, frame)``
+    is called as each frame is done (the CLI saves it). Ctrl-C stops after the frames done.
+    """
+    painter = _painter(method, net, style, settings or Settings(), model)
+    needs_flow = method in ("temporal", "blend")
+    if needs_flow and not clip.has_flow:
+        raise NSTError(f"{method} follows the optical flow: the clip has none (estimate it first)")
+    done: list[torch.Tensor] = []
+    seconds: list[float] = []
+    status = "completed"
+    bar = tqdm(total=len(clip), desc=f"{method} frames", disable=not progress, unit="frame")
+    try:
+        for k, frame in enumerate(clip.frames):
+            start = time.perf_counter()
+            previous = clip.warped_previous(k, done[-1]) if k and needs_flow else None
+            mask = clip.masks[k - 1 : k] if previous is not None else None
+            painted = painter(frame[None], previous, mask)
+            if method == "blend" and previous is not None:
+                painted = (1 - blend * mask) * painted + blend * mask * previous
+            seconds.append(time.perf_counter() - start)
+            done.append(painted.detach().cpu())
+            if on_frame is not None:
+                on_frame(k, done[-1])
+            bar.update(1)
+    except KeyboardInterrupt:
+        status = "interrupted"
+    finally:
+        bar.close()
+    frames = torch.cat(done) if done else clip.frames[:0]
+    return PaintedClip(frames, sum(seconds), method, status, seconds)
+
+
+def _painter(method: str, net, style, settings: Settings, model):
+    """``paint(frame, warped_previous, mask) -> frame`` for ``method``."""
+    if method not in METHODS:
+        raise NSTError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    if method == "fast" or (method == "blend" and model is not None):
+        if model is None:
+            raise NSTError("the fast method paints with a trained network: give a model "
+                           "(nst paint --list shows the shipped ones)")  # fmt: skip
+        return _network_painter(model)
+    if net is None or style is None:
+        raise NSTError(f"{method} optimises every frame: give a network and a style image")
+    temporal = method == "temporal"
+
+    def optimise(frame, previous, mask):
+        target = TemporalTarget(previous, mask) if temporal and previous is not None else None
+        start = previous if target is not None else None
+        result = run(net, frame, style, settings, init=start, temporal=target, progress=False)
+        if result.status == "interrupted":
+            raise KeyboardInterrupt
+        return result.image
+
+    return optimise
+
+
+def _network_painter(model: torch.nn.Module):
+    device = next(model.parameters()).device
+
+    @torch.no_grad()
+    def paint(frame, previous, mask):
+        model.eval()
+        return model(frame.to(device)).clamp(0, 1).cpu()
+
+    return paint
+
+
+def compare(clip: Clip, painted: dict[str, PaintedClip]) -> list[dict]:
+    """One row per method: its warping error on ``clip`` and its frames per second."""
+    return [
+        {"method": name, "warping error": clip.warping_error(p.frames), "fps": p.fps,
+         "frames": len(p.frames)}
+        for name, p in painted.items()
+    ]  # fmt: skip
