@@ -12,7 +12,10 @@ import skimage.data
 from PIL import Image
 
 LONGEST_SIDE = 384
-NAMES = ("chelsea", "coffee", "astronaut", "rocket", "brick", "hubble_deep_field")
+NAMES = (
+    "chelsea", "coffee", "astronaut", "rocket", "brick", "hubble_deep_field",
+    "retina", "immunohistochemistry",
+)
 
 
 def main() -> None:

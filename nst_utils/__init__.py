@@ -22,6 +22,10 @@ Modules, in the order of the paper's method section:
 ``plotting``      figures: image grids, loss curves, feature maps, Gram matrices
 ``figures``       labelled grids like the paper's figures, zoomed crops
 ``widgets``       the notebooks' interactive explorers (a package, one file per explorer)
+``photos``        training photos, offline: the bundled set, random scale/crop/flip
+``painter``       the network that paints in one pass; conditional instance norm
+``training``      the one training loop: Adam, checkpoints, resume, Ctrl-C, torchrun
+``fast_style``    the paper's loss as a training loss; ``train_style``
 ``memory``        will a run fit? its peak memory, estimated before it starts
 ``timing``        how long will a run take here? a short real run, read robustly
 ``openmp``        how long idle CPU threads spin: fair speed on a shared CPU

@@ -10,6 +10,10 @@
     nst synthesize-texture IMAGE --layers relu1_1,relu2_1 -o OUT.png
     nst weights status | fetch [--arch vgg19|vgg19-caffe|vgg16]
     nst examples list | fetch [NAME ...]
+    nst train-style STYLE [STYLE ...] -o MODEL.safetensors [--images DIR --size 256 --steps 2000
+        --batch 4 --lr 1e-3 --seed 0 --resume]
+    nst paint CONTENT --model MODEL [--style-mix 0.7,0.3] -o OUT.png | nst paint --list
+    nst score IMAGE --content CONTENT --style STYLE
     nst video IN -o OUT.gif|OUT.mp4|FOLDER [--style S] [--method optimize|temporal|fast|blend]
         [--model M]   (IN: a video file or synthetic:<photo>)
 
@@ -194,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("examples", help="list or fetch example images")
     p.add_argument("action", choices=("list", "fetch"))
     p.add_argument("names", nargs="*", help="names to fetch (default: all)")
+    _add_fast_style_commands(commands)
     _add_video_parser(commands)
     return parser
 
@@ -464,6 +469,191 @@ def cmd_examples(args) -> None:
         print(f"{name}: {examples.fetch_example(name)}")
 
 
+# --------------------------------------------------------------------------- fast networks
+# (issue 16: nst train-style, nst paint, nst score)
+
+MODEL_SUFFIX = ".safetensors"
+
+
+def _weights_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give numbers, e.g. 0.7,0.3") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give one weight per style, e.g. 0.7,0.3")
+    return values
+
+
+def _add_fast_style_commands(commands) -> None:
+    """``train-style``, ``paint`` and ``score``: networks that paint in one pass."""
+    from .checks import POOLINGS
+
+    p = commands.add_parser("train-style", help="train a network that paints in one pass")
+    p.add_argument("styles", nargs="+", metavar="STYLE",
+                   help="style image(s): a file or an example name; several: one network")
+    p.add_argument("-o", "--output", required=True, type=Path,
+                   help="model file (.safetensors); the checkpoint goes beside it")
+    p.add_argument("--images", type=Path, default=None,
+                   help="folder of training photos (default: the bundled photos, offline)")
+    p.add_argument("--size", type=_positive_int, default=256, help="crop side in pixels")
+    p.add_argument("--steps", type=_positive_int, default=2000, help="training steps in all")
+    p.add_argument("--batch", type=_positive_int, default=4, help="photos per step (per process)")
+    p.add_argument("--lr", type=_positive, default=1e-3, help="Adam's learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=100, metavar="N")
+    p.add_argument("--content-weight", type=_non_negative, default=None, help="alpha")
+    p.add_argument("--style-weight", type=_non_negative, default=None,
+                   help="beta (default: the network's, as nst stylize and nst score)")
+    p.add_argument("--tv-weight", type=_non_negative, default=None)
+    p.add_argument("--arch", choices=ARCHS, default=None)
+    p.add_argument("--pooling", choices=POOLINGS, default="avg")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = commands.add_parser("paint", help="paint CONTENT with a trained network (one pass)")
+    p.add_argument("content", nargs="?", help="photo: a file or an example name")
+    p.add_argument("--model", default=None, help="a model file or a shipped model's name")
+    p.add_argument("--style-mix", type=_weights_list, default=None, metavar="W1,W2,...",
+                   help="shares of a multi-style model's styles, e.g. 0.7,0.3")
+    p.add_argument("-o", "--output", type=Path, default=None, help="output .png or .jpg")
+    p.add_argument("--size", type=_positive_int, default=256, help="longest side in pixels")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    p.add_argument("--list", action="store_true", help="list the shipped models, one a line")
+
+    p = commands.add_parser("score", help="the paper's loss of any picture (default settings)")
+    p.add_argument("image", help="the picture to score: a file")
+    p.add_argument("--content", required=True, help="the photo it was painted from")
+    p.add_argument("--style", required=True, help="the painting whose style it should have")
+    p.add_argument("--arch", choices=ARCHS, default=None)
+    p.add_argument("--pooling", choices=POOLINGS, default="avg")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+
+
+def _checkpoint_path(model: Path) -> Path:
+    """``style.safetensors`` -> ``style.checkpoint.safetensors`` (beside the model)."""
+    return model.with_name(model.name.removesuffix(MODEL_SUFFIX) + ".checkpoint" + MODEL_SUFFIX)
+
+
+def _check_model_output(path: Path) -> None:
+    if path.suffix != MODEL_SUFFIX:
+        raise NSTError(f"{path}: save a model as {MODEL_SUFFIX}, e.g. -o {path.stem}{MODEL_SUFFIX}")
+    if path.is_dir():
+        raise NSTError(f"{path}: is a folder; give a file name inside it")
+    if any(parent.exists() and not parent.is_dir() for parent in path.parents):
+        raise NSTError(f"{path}: a parent of the output path is a file, not a folder")
+
+
+def _vgg_for(args, device):
+    from .vgg import load_vgg
+    from .weights import resolve_arch
+
+    choice = resolve_arch(args.arch)
+    if choice.notice and not getattr(args, "quiet", False):
+        print(choice.notice, file=sys.stderr)
+    return load_vgg(choice.arch, args.pooling, device, verbose=False)
+
+
+def cmd_train_style(args) -> None:
+    import time
+
+    from . import fast_style, photos, training
+    from .examples import resolve_image
+    from .painter import save_model
+    from .pipeline import Settings
+
+    _check_model_output(args.output)
+    checkpoint = _checkpoint_path(args.output)
+    if not args.resume and checkpoint.exists():
+        raise NSTError(f"{checkpoint} exists: add --resume to continue that training, or delete "
+                       "it to start afresh")  # fmt: skip
+    if args.resume and not checkpoint.is_file():
+        raise NSTError(f"{checkpoint}: no checkpoint to resume; run without --resume")
+    styles = [resolve_image(style) for style in args.styles]
+    paths = photos.photo_paths(args.images)
+    settings = training.TrainSettings(size=args.size, batch=args.batch, steps=args.steps,
+                                      lr=args.lr, seed=args.seed,
+                                      checkpoint_every=args.checkpoint_every)  # fmt: skip
+    device = training.device() if args.device is None else _device(args.device)
+    net = _vgg_for(args, device)
+    loss_settings = Settings().updated(content_weight=args.content_weight,
+                                       style_weight=args.style_weight, tv_weight=args.tv_weight)
+    began = time.perf_counter()
+    try:
+        model = fast_style.train_style(
+            styles, net, settings, photos=paths, loss_settings=loss_settings,
+            names=[Path(style).stem for style in args.styles],
+            checkpoint=checkpoint, resume=args.resume, progress=not args.quiet,
+        )  # fmt: skip
+    except training.TrainingInterrupted as stop:
+        if training.process()[0] == 0:
+            print(f"interrupted after step {stop.step}: checkpoint {stop.checkpoint}; continue "
+                  "with the same command and --resume", file=sys.stderr)  # fmt: skip
+        raise
+    if training.process()[0] != 0:
+        return
+    data = str(args.images) if args.images else "bundled: " + ", ".join(photos.TRAINING_PHOTOS)
+    record = fast_style.record(
+        command="nst " + " ".join(sys.argv[1:]) if sys.argv else None,
+        styles=[str(s) for s in args.styles], data=data, settings=settings,
+        loss_settings=loss_settings, net=net, seconds=time.perf_counter() - began,
+        steps=settings.steps,
+    )  # fmt: skip
+    save_model(model, args.output, record)
+    if not args.quiet:
+        print(f"wrote {args.output} ({settings.steps} steps; checkpoint {checkpoint})")
+
+
+def cmd_paint(args) -> None:
+    from . import painter
+
+    if args.list:
+        names = painter.shipped_models()
+        for name in names:
+            print(painter.describe(name))
+        if not names:
+            print("no shipped models yet: train one with 'nst train-style'", file=sys.stderr)
+        return
+    if args.content is None or args.model is None or args.output is None:
+        raise NSTError("nst paint needs CONTENT, --model and -o, e.g. "
+                       "nst paint chelsea --model starry_night -o out.png")  # fmt: skip
+    from .checks import check_output_path
+    from .examples import resolve_image
+
+    content = resolve_image(args.content)
+    check_output_path(args.output, protect=[content])
+    from .fast_style import paint
+    from .images import load_image, save_image
+
+    device = _device(args.device) if args.device else None
+    model = painter.load_model(args.model, device or "cpu")
+    mix = None if args.style_mix is None else painter.style_mix(model, args.style_mix)
+    photo = load_image(content, args.size)
+    save_image(paint(model, photo, mix), args.output, protect=[content])
+
+
+def cmd_score(args) -> None:
+    from .config import default_device
+    from .examples import resolve_image
+    from .images import load_image
+    from .pipeline import score
+
+    image = load_image(resolve_image(args.image))
+    content, style = resolve_image(args.content), resolve_image(args.style)
+    device = _device(args.device) if args.device else default_device()
+    net = _vgg_for(args, device)
+    terms = score(net, image, content, style).as_floats()
+    h, w = image.shape[-2:]
+    print(f"content {terms['content']:.6g}")
+    print(f"style {terms['style']:.6g}")
+    print(f"total {terms['total']:.6g}")
+    print(f"({net.arch}, {net.pooling} pooling, {w}x{h} px, default weights)", file=sys.stderr)
+
+
+FAST_STYLE_COMMANDS = {"train-style": cmd_train_style, "paint": cmd_paint, "score": cmd_score}
+
+
 # --------------------------------------------------------------------------- nst video
 
 
@@ -594,6 +784,7 @@ COMMANDS = {
     "weights": cmd_weights,
     "examples": cmd_examples,
 }
+COMMANDS.update(FAST_STYLE_COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,6 +45,7 @@ from .errors import NSTError
 from .layers import CONTENT_LAYERS, STYLE_LAYERS
 from .objective import (
     ContentTarget,
+    LossTerms,
     Objective,
     StyleTarget,
     TemporalTarget,
@@ -274,6 +275,29 @@ def _merged(stages: list[StageResult], image: torch.Tensor) -> Result:
     best = iterations - len(stages[-1].history) + stages[-1].best_iteration
     status = next((s.status for s in stages if s.status != "completed"), "completed")
     return Result(image, history, best, status, stages)
+
+
+def score(
+    net: VGGFeatures, image: Source, content: Source, style: StyleInput,
+    settings: Settings = Settings(),
+) -> LossTerms:  # fmt: skip
+    """The paper's content, style and total loss of any picture, as :func:`run` would count it.
+
+    The objective is the one :func:`run` optimises under ``settings`` (by default the
+    kit's defaults), built at the picture's size (``settings.size`` resizes it first); the
+    content image is cropped to the picture's aspect ratio and resized to it
+    (:func:`nst_utils.images.match_size`). So the result of any method (the optimisation, a
+    trained network, another program) is scored on the same objective.
+    """
+    picture = images.load_image(image, settings.size)
+    size = max(picture.shape[-2:])
+    specs = blend_shares(as_specs(style))
+    if not specs:
+        raise NSTError("score needs a style image")
+    photo = images.match_size(_picture(content, size, net.mean.device), picture)
+    objective, _ = _objective(net, photo, specs, settings, size)
+    with torch.no_grad():
+        return objective(picture.to(net.mean.device))
 
 
 # --------------------------------------------------------------------------- presets
