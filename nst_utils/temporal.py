@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from .checks import BLEND, VIDEO_METHODS
 from .errors import NSTError
 from .objective import TemporalTarget
-from .pipeline import Settings, run
+from .pipeline import Settings, run, score
 from .video import Clip
 
 #: The methods, and how much of the warped previous output ``blend`` keeps where the flow is
@@ -93,7 +93,7 @@ def paint_clip(
             mask = clip.masks[k - 1 : k] if previous is not None else None
             painted = painter(frame[None], previous, mask)
             if method == "blend" and previous is not None:
-                painted = (1 - blend * mask) * painted + blend * mask * previous
+                painted = blend_step(painted, previous, mask, blend)
             seconds.append(time.perf_counter() - start)
             done.append(painted.detach().cpu())
             if on_frame is not None:
@@ -142,10 +142,51 @@ def _network_painter(model: torch.nn.Module):
     return paint
 
 
-def compare(clip: Clip, painted: dict[str, PaintedClip]) -> list[dict]:
-    """One row per method: its warping error on ``clip`` and its frames per second."""
-    return [
-        {"method": name, "warping error": clip.warping_error(p.frames), "fps": p.fps,
-         "frames": len(p.frames)}
-        for name, p in painted.items()
-    ]  # fmt: skip
+def blend_step(painted: torch.Tensor, previous: torch.Tensor, mask: torch.Tensor,
+               share: float = BLEND) -> torch.Tensor:  # fmt: skip
+    r""":math:`o_k = (1 - b\,c)\,y_k + b\,c\,\omega`: the frame painted alone, ``painted``
+    (:math:`y_k`), mixed with the previous output warped onto it, ``previous``
+    (:math:`\omega`), by ``share`` (:math:`b`) where the flow is reliable (``mask``, :math:`c`)."""
+    return (1 - share * mask) * painted + share * mask * previous
+
+
+def blend(clip: Clip, frames: torch.Tensor, share: float = BLEND) -> torch.Tensor:
+    """Frames painted one by one (``(T, 3, H, W)``), blended along ``clip``'s flow after the
+    fact: the same frames as ``paint_clip(clip, "blend", ...)`` paints as it goes."""
+    out = [frames[:1]]
+    for k in range(1, len(frames)):
+        warped = clip.warped_previous(k, out[-1])
+        out.append(blend_step(frames[k : k + 1], warped, clip.masks[k - 1 : k], share))
+    return torch.cat(out)
+
+
+def compare(clip: Clip, painted: dict[str, PaintedClip], net=None, style=None) -> list[dict]:
+    """One row per method: its warping error on ``clip``, frames per second and, given
+    ``net`` and ``style``, the mean style loss of its frames (:func:`nst_utils.pipeline.score`,
+    the paper's objective at default settings: how *painted* the frames are)."""
+    rows = []
+    for name, p in painted.items():
+        row = {"method": name, "warping error": clip.warping_error(p.frames), "fps": p.fps,
+               "frames": len(p.frames)}  # fmt: skip
+        if net is not None and style is not None:
+            losses = [float(score(net, f[None], c[None], style).style)
+                      for f, c in zip(p.frames, clip.frames, strict=False)]  # fmt: skip
+            row["style loss"] = sum(losses) / len(losses)
+        rows.append(row)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """``rows`` of :func:`compare` as a plain-text table."""
+    keys = list(rows[0])
+    cells = [[_cell(row.get(k)) for k in keys] for row in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    lines = ["  ".join(k.rjust(w) for k, w in zip(keys, widths, strict=True))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(cs, widths, strict=True)) for cs in cells]
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)

@@ -320,3 +320,11 @@ def test_cli_paints_a_users_clip_with_estimated_flow(tmp_path, capsys, clip):
     assert status == 0, printed
     assert len(list(out.glob("frame_*.png"))) == 3
     assert "3 of 3 frames, temporal" in printed and "warping error" in printed
+
+
+def test_blending_after_the_fact_is_blending_as_you_go(clip):
+    identity = torch.nn.Conv2d(3, 3, 1)
+    torch.nn.init.eye_(identity.weight[:, :, 0, 0])
+    torch.nn.init.zeros_(identity.bias)
+    as_you_go = temporal.paint_clip(clip, "blend", model=identity, blend=0.6, progress=False)
+    torch.testing.assert_close(as_you_go.frames, temporal.blend(clip, clip.frames, 0.6))
