@@ -13,7 +13,8 @@ The methods (:data:`METHODS`), each measured by Lai et al.'s warping error and f
 second (BENCHMARKS.md, "Video"):
 
 ``optimize``  the paper's optimisation on every frame alone (starts from the frame itself)
-``temporal``  Ruder et al.: starts from the warped previous result, temporal term on
+``temporal``  Ruder et al.: starts from the warped previous result (the frame itself where
+              the mask is 0), temporal term on
 ``fast``      a trained feed-forward network (:mod:`nst_utils.painter`) on every frame
 ``blend``     each frame painted alone (``fast`` with a model, else ``optimize``), then mixed
               with the warped previous *output* where the flow is reliable:
@@ -122,7 +123,9 @@ def _painter(method: str, net, style, settings: Settings, model):
 
     def optimise(frame, previous, mask):
         target = TemporalTarget(previous, mask) if temporal and previous is not None else None
-        start = previous if target is not None else None
+        # the warped previous result where it can be trusted, the frame itself elsewhere: a
+        # stale pixel (the ghost of the ball where it was) would otherwise survive as a start
+        start = None if target is None else mask * previous + (1 - mask) * frame
         result = run(net, frame, style, settings, init=start, temporal=target, progress=False)
         if result.status == "interrupted":
             raise KeyboardInterrupt
