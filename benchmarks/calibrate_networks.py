@@ -52,11 +52,10 @@ from pathlib import Path
 
 import torch
 
-from nst_utils.examples import resolve_image
 from nst_utils.objective import STYLE_WEIGHTS, build_objective
 from nst_utils.pipeline import Settings, stylize
 
-from .common import load_image, load_net, machine
+from .common import load_net, machine, square_image
 
 PAIRS = (
     ("chelsea", "starry_night"),
@@ -140,8 +139,8 @@ def calibrate(size: int, steps: int, pooling: str = "avg", log=print) -> dict:
     beta_ref = STYLE_WEIGHTS[REFERENCE][pooling]
     pairs = []
     for content, style in PAIRS:
-        photo = load_image(resolve_image(content), size)
-        painting = load_image(resolve_image(style), size)
+        photo = square_image(content, size)
+        painting = square_image(style, size)
         part_a = scale_ratio(nets, photo, painting)
         runs = []
         if steps > 0:

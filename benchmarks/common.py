@@ -15,11 +15,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
+from nst_utils.images import load_image, resize
 from nst_utils.layers import BLOCK_DEPTHS
 from nst_utils.objective import STYLE_LAYERS
 from nst_utils.vgg import BLOCK_CHANNELS
@@ -61,15 +60,15 @@ def machine() -> dict:
     }
 
 
-def load_image(path: Path, size: int) -> torch.Tensor:
-    """``(1, 3, size, size)`` in ``[0, 1]`` (square, so "512 px" means 512 x 512)."""
-    array = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
-    t = torch.from_numpy(array).permute(2, 0, 1)[None]
-    return F.interpolate(t, size=(size, size), mode="bilinear", antialias=True).clamp(0, 1)
+def square_image(source, size: int) -> torch.Tensor:
+    """``(1, 3, size, size)`` in ``[0, 1]``: the kit's loader, then its one filter to a square
+    (so "512 px" means 512 x 512). ``source``: anything :func:`nst_utils.images.load_image` takes.
+    """
+    return resize(load_image(source), (size, size))
 
 
 def images(size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return load_image(CONTENT_IMAGE, size), load_image(STYLE_IMAGE, size)
+    return square_image(CONTENT_IMAGE, size), square_image(STYLE_IMAGE, size)
 
 
 def load_net(arch: str = "vgg16", *, real: bool = True, pooling: str = "max"):

@@ -86,6 +86,7 @@ def alternating_worker(size: int, steps: int, turns: Path, index: int, count: in
     has the machine alone.
     """
     import nst_utils  # noqa: F401  (first: it chooses OpenMP's waiting before torch starts)
+    from nst_utils.files import atomic_write
     from nst_utils.images import load_image
     from nst_utils.openmp import wait_settings
     from nst_utils.pipeline import Settings, stylize
@@ -106,9 +107,8 @@ def alternating_worker(size: int, steps: int, turns: Path, index: int, count: in
     def hand_over(*_args) -> None:
         times.append(time.perf_counter() - started[0])
         time.sleep(GAP_S)
-        tmp = turns / f"turn-{index}.tmp"
-        tmp.write_text(str((index + 1) % count))
-        tmp.replace(turn)
+        with atomic_write(turn) as tmp:  # the next process never reads half a number
+            tmp.write_text(str((index + 1) % count))
         if len(times) < steps:
             wait_for_turn()
 

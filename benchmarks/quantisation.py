@@ -34,13 +34,12 @@ from pathlib import Path
 import torch
 
 from nst_utils import weights
-from nst_utils.examples import resolve_image
 from nst_utils.layers import conv_layer_names
 from nst_utils.losses import gram_matrix
 from nst_utils.objective import build_objective
 from nst_utils.pipeline import Settings, stylize
 
-from .common import load_image, load_net, machine
+from .common import load_net, machine, square_image
 
 PHOTOS = ("chelsea", "coffee", "astronaut", "tubingen")
 PAIRS = (("chelsea", "starry_night"), ("tubingen", "the_scream"))
@@ -139,7 +138,7 @@ def feature_errors(net, quantised, size: int) -> dict:
     gnum = {n: 0.0 for n in relus}
     gden = {n: 0.0 for n in relus}
     for name in PHOTOS:
-        image = load_image(resolve_image(name), size)
+        image = square_image(name, size)
         f, g = net(image, relus), quantised(image, relus)
         for n in relus:
             num[n] += (g[n] - f[n]).square().sum().item()
@@ -157,8 +156,8 @@ def transfer_effect(net, quantised, size: int, steps: int) -> list[dict]:
     """The same transfer on both networks, each result judged by the float network."""
     rows = []
     for content, style in PAIRS:
-        photo = load_image(resolve_image(content), size)
-        painting = load_image(resolve_image(style), size)
+        photo = square_image(content, size)
+        painting = square_image(style, size)
         judge = build_objective(net, photo, painting)
         row = {"pair": f"{content} x {style}"}
         for label, model in (("float", net), ("quantised", quantised)):

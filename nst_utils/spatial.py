@@ -57,10 +57,9 @@ def resize_mask(mask: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 def load_mask(source: MaskSource, size: Sequence[int]) -> torch.Tensor:
     """A mask from an image file (grey level, white = region) or a tensor, at ``(H, W)``."""
     if not torch.is_tensor(source):
-        from .examples import resolve_image
         from .images import load_image
 
-        source = load_image(resolve_image(str(source)))
+        source = load_image(source)
     return resize_mask(source, size)
 
 

@@ -56,3 +56,27 @@ def test_contention_part_compares_every_policy_with_the_fair_share():
     assert out["policies"]["default"]["wait"]["GOMP_SPINCOUNT"] == "300000"
     assert out["policies"]["kit"]["wait"]["choice"] == "kit"
     assert out["policies"]["passive"]["wait"]["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_fast_quality_scores_a_network_against_the_optimisation(random_vgg16, tmp_path):
+    from benchmarks import fast_quality
+    from nst_utils.painter import StyleNet, save_model
+
+    torch.manual_seed(0)
+    model = save_model(StyleNet(channels=8, blocks=1), tmp_path / "m.safetensors",
+                       {"styles": ["swirls"]})  # fmt: skip
+    row = fast_quality.compare(random_vgg16, str(model), "coffee", 48, 4, tmp_path)
+    assert row["style"] == "swirls" and row["photo"] == "coffee"
+    assert row["passes"] == (row["network"]["total"] <= row["optimisation_after_50"])
+    assert row["optimisation_final"] <= row["optimisation_after_50"]
+    assert len(list(tmp_path.glob("m-coffee-48-*.png"))) == 2
+
+
+def test_equivalent_iterations_is_the_first_iteration_at_or_below_the_loss():
+    from benchmarks.fast_quality import equivalent_iterations
+
+    history = [{"iteration": i, "total": t} for i, t in enumerate([9.0, 5.0, 3.0, 2.0])]
+    assert equivalent_iterations(history, 3.0) == 2
+    assert equivalent_iterations(history, 4.0) == 2
+    assert equivalent_iterations(history, 9.5) == 0
+    assert equivalent_iterations(history, 1.0) is None
