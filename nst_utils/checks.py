@@ -10,6 +10,7 @@ The modules that use these names (:mod:`~nst_utils.optimize`, :mod:`~nst_utils.v
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
@@ -27,6 +28,13 @@ POOLINGS = ("max", "avg")
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 #: The smallest shorter side of an image: four 2×2 poolings still leave one position.
 MIN_SIZE = 16
+#: How ``nst video`` paints (:mod:`nst_utils.temporal`), and ``blend``'s default share.
+VIDEO_METHODS = ("optimize", "temporal", "fast", "blend")
+BLEND = 0.7
+#: ``IN`` of ``nst video`` may be ``synthetic:<photo>``: the synthetic clip over that photo.
+SYNTHETIC_PREFIX = "synthetic:"
+CLIP_SUFFIXES = (".gif", ".mp4")
+VIDEO_EXTRA = "pip install 'nst-utils[video]'"
 
 
 def check_output_path(path: str | os.PathLike, protect: Iterable = ()) -> Path:
@@ -54,3 +62,21 @@ def check_scales(scales: Sequence[int]) -> list[int]:
             f"scales {','.join(map(str, scales))}: sizes must increase and be >= {MIN_SIZE} px"
         )
     return scales
+
+
+def check_clip_output(path: str | os.PathLike) -> Path:
+    """``path`` if a clip can be written there: a ``.gif``, an ``.mp4`` or a folder (no
+    suffix) for PNG frames; checked before any work."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix and suffix not in CLIP_SUFFIXES:
+        raise NSTError(f"{path}: cannot write a clip as {suffix}; use .gif, .mp4 or a folder")
+    if suffix and path.is_dir():
+        raise NSTError(f"{path}: is a folder; give a file name such as {path / 'clip.gif'}")
+    if not suffix and path.exists() and not path.is_dir():
+        raise NSTError(f"{path}: is a file; give a folder for the frames, or a .gif/.mp4")
+    if any(parent.exists() and not parent.is_dir() for parent in path.parents):
+        raise NSTError(f"{path}: a parent of the output path is a file, not a folder")
+    if suffix == ".mp4" and importlib.util.find_spec("av") is None:
+        raise NSTError(f"writing {path} needs PyAV: {VIDEO_EXTRA}")
+    return path

@@ -17,6 +17,8 @@
         --batch 4 --lr 1e-3 --seed 0 --resume]
     nst paint CONTENT --model MODEL [--style-mix 0.7,0.3] -o OUT.png | nst paint --list
     nst score IMAGE --content CONTENT --style STYLE
+    nst video IN -o OUT.gif|OUT.mp4|FOLDER [--style S] [--method optimize|temporal|fast|blend]
+        [--model M]   (IN: a video file or synthetic:<photo>)
 
 CONTENT, STYLE and IMAGE are a file or the name of an example (``nst examples list``).
 Every problem is reported as one line on stderr with a non-zero exit; ``--debug`` shows the
@@ -250,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("list", "fetch"))
     p.add_argument("names", nargs="*", help="names to fetch (default: all)")
     _add_fast_style_commands(commands)
+    _add_video_parser(commands)
     return parser
 
 
@@ -775,7 +778,130 @@ def cmd_score(args) -> None:
 FAST_STYLE_COMMANDS = {"train-style": cmd_train_style, "paint": cmd_paint, "score": cmd_score}
 
 
+# --------------------------------------------------------------------------- nst video
+
+
+def _add_video_parser(commands) -> None:
+    """``nst video`` (issue 17): paint a clip frame by frame, with or without the temporal
+    loss (Ruder et al. 2016), and write it as a GIF, an MP4 or a folder of PNG frames."""
+    from .checks import BLEND, VIDEO_METHODS
+
+    p = commands.add_parser("video", help="paint a video clip (Ruder et al. 2016)")
+    p.add_argument("input", metavar="IN",
+                   help="a video file (needs the video extra) or synthetic:<photo>, e.g. "
+                   "synthetic:chelsea (a pan and zoom with exactly known flow)")  # fmt: skip
+    p.add_argument("-o", "--output", required=True, type=Path,
+                   help="OUT.gif, OUT.mp4 (video extra) or a folder for PNG frames")  # fmt: skip
+    p.add_argument("--style", default=None, help="style image (optimize, temporal, blend)")
+    p.add_argument("--method", choices=VIDEO_METHODS, default="temporal")
+    p.add_argument(
+        "--model", default=None, help="trained network for fast/blend (nst paint --list)"
+    )
+    p.add_argument("--size", type=_positive_int, default=128, help="frames' longest side")
+    p.add_argument("--frames", type=_positive_int, default=None,
+                   help="paint the first N frames (synthetic clip: 16)")  # fmt: skip
+    p.add_argument("--steps", type=_positive_int, default=50, help="iterations per frame")
+    p.add_argument("--style-weight", type=_non_negative, default=None, help="beta")
+    p.add_argument("--temporal-weight", type=_non_negative, default=None,
+                   help="lambda of the temporal term (default: BENCHMARKS.md, Video)")  # fmt: skip
+    p.add_argument("--blend", type=_non_negative, default=BLEND,
+                   help="blend: share of the warped previous output where flow holds")  # fmt: skip
+    p.add_argument("--fps", type=_positive, default=None, help="frame rate of the output")
+    p.add_argument("--arch", choices=ARCHS, default=None)
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_video(args) -> None:
+    """Check everything, read the clip, paint it frame by frame, write what was painted."""
+    from .checks import SYNTHETIC_PREFIX, check_clip_output
+
+    out = check_clip_output(args.output)
+    if args.blend > 1:
+        raise NSTError(f"--blend {args.blend}: give a share from 0 to 1")
+    optimises = args.method in ("optimize", "temporal") or (
+        args.method == "blend" and args.model is None)
+    if args.method == "fast" and args.model is None:
+        raise NSTError("--method fast paints with a trained network: give --model "
+                       "(nst paint --list shows the shipped ones)")  # fmt: skip
+    style = None
+    if optimises:
+        if args.style is None:
+            raise NSTError(f"--method {args.method} optimises every frame: give --style")
+        from .examples import resolve_image
+
+        style = resolve_image(args.style)
+    if not str(args.input).startswith(SYNTHETIC_PREFIX) and not Path(args.input).is_file():
+        raise NSTError(f"{args.input}: video file not found; check the path, or use "
+                       f"{SYNTHETIC_PREFIX}chelsea for the synthetic clip")  # fmt: skip
+    from . import config, temporal, video
+
+    device = config.default_device() if args.device is None else _device(args.device)
+    model = _video_model(args.model, device) if args.model else None
+    clip = video.load_clip(args.input, args.size, args.frames)
+    if args.method in ("temporal", "blend"):
+        clip = clip.with_estimated_flow(progress=not args.quiet)
+    net, settings = None, None
+    if optimises:
+        net, settings = _video_settings(args, device)
+    on_frame = None
+    if not out.suffix:
+        def on_frame(k, frame):
+            video.save_frames(frame, out, start=k)
+    painted = temporal.paint_clip(
+        clip, args.method, net=net, style=style, settings=settings or _default_settings(),
+        model=model, blend=args.blend, progress=not args.quiet, on_frame=on_frame,
+    )  # fmt: skip
+    if out.suffix and len(painted.frames):
+        video.write_clip(painted.frames, out, args.fps or clip.fps)
+    done = f"{len(painted.frames)} of {len(clip)} frames"
+    if painted.status == "interrupted":
+        raise KeyboardInterrupt(f"kept the {done} painted in {out}" if len(painted.frames)
+                                else "no frame was finished; nothing written")  # fmt: skip
+    if not args.quiet:
+        error = clip.warping_error(painted.frames) if clip.has_flow else None
+        error = "" if error is None else f", warping error {error:.4g}"
+        print(f"wrote {out} ({done}, {args.method}, {painted.fps:.3g} frames/s{error})")
+
+
+def _default_settings():
+    from .pipeline import Settings
+
+    return Settings()
+
+
+def _video_settings(args, device):
+    from .objective import default_style_weight
+    from .pipeline import Settings
+    from .vgg import load_vgg
+    from .weights import resolve_arch
+
+    choice = resolve_arch(args.arch)
+    if choice.notice and not args.quiet:
+        print(choice.notice)
+    net = load_vgg(choice.arch, "avg", device, verbose=False)
+    settings = Settings(steps=args.steps, seed=args.seed).updated(
+        style_weight=default_style_weight(net) if args.style_weight is None else args.style_weight,
+        temporal_weight=args.temporal_weight,
+    )  # fmt: skip
+    return net, settings
+
+
+def _video_model(name: str, device):
+    """The feed-forward network of ``--model`` (:func:`nst_utils.painter.load_model`)."""
+    try:
+        from .painter import load_model
+    except ImportError:
+        raise NSTError(
+            "--model needs the trained networks of nst_utils.painter, which this "
+            "installation lacks; use --method temporal with --style"
+        ) from None
+    return load_model(name).to(device)
+
+
 COMMANDS = {
+    "video": cmd_video,
     "stylize": cmd_stylize,
     "reconstruct-content": cmd_reconstruct_content,
     "synthesize-texture": cmd_synthesize_texture,
@@ -800,8 +926,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         COMMANDS[args.command](args)
     except _DryRun as done:
         return done.status
-    except KeyboardInterrupt:
-        print("nst: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        print(f"nst: interrupted: {err}" if str(err) else "nst: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (NSTError, ValueError) as err:
         if args.debug:

@@ -19,7 +19,14 @@ import torch
 
 from . import speed
 from .layers import CONTENT_LAYERS, STYLE_LAYERS
-from .losses import REDUCTIONS, content_loss, gram_matrix, style_loss, total_variation
+from .losses import (
+    REDUCTIONS,
+    content_loss,
+    gram_matrix,
+    style_loss,
+    temporal_loss,
+    total_variation,
+)
 from .vgg import VGGFeatures
 
 #: β with α = 1 on torchvision's networks (ImageNet-normalised input): with the kit's loss
@@ -70,16 +77,26 @@ def content_scale(net: VGGFeatures) -> float:
 
 @dataclass
 class LossTerms:
-    """The parts of one evaluation; ``total`` is what is minimised."""
+    """The parts of one evaluation; ``total`` is what is minimised. ``temporal`` is there only
+    when the objective has a :class:`TemporalTarget` (video, :mod:`nst_utils.temporal`)."""
 
     content: torch.Tensor
     style: torch.Tensor
     tv: torch.Tensor
     total: torch.Tensor
+    temporal: torch.Tensor | None = None
+
+    def parts(self) -> dict[str, torch.Tensor]:
+        """The terms by name, ``temporal`` only if present."""
+        names = ("content", "style", "tv", "total", "temporal")
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
 
     def as_floats(self) -> dict[str, float]:
         """Plain numbers (one host sync), e.g. for the history log."""
-        return {k: float(getattr(self, k).detach()) for k in ("content", "style", "tv", "total")}
+        return {k: float(v.detach()) for k, v in self.parts().items()}
+
+    def detached(self) -> LossTerms:
+        return LossTerms(**{k: v.detach() for k, v in self.parts().items()})
 
 
 class ContentTarget:
@@ -148,6 +165,29 @@ class StyleTarget:
         return style_loss(features, targets, self.layer_weights)
 
 
+class TemporalTarget:
+    r"""The previous stylised frame warped onto this one, :math:`\omega`, and the weights
+    :math:`c` (1 where the optical flow is reliable): :math:`L_{temporal}` of Ruder et al.
+    (2016) against them, :func:`~nst_utils.losses.temporal_loss`."""
+
+    def __init__(self, warped: torch.Tensor, mask: torch.Tensor) -> None:
+        if warped.shape[-2:] != mask.shape[-2:]:
+            raise ValueError("the warped frame and its mask must have the same size")
+        self.warped, self.mask = warped.detach(), mask.detach()
+
+    def at(self, image: torch.Tensor) -> TemporalTarget:
+        """This target at ``image``'s size and device (the kit's one filter; the mask is
+        resized too and stays in [0, 1])."""
+        from .images import resize
+
+        shape = tuple(image.shape[-2:])
+        return TemporalTarget(resize(self.warped.to(image.device), shape),
+                              resize(self.mask.to(image.device), shape))  # fmt: skip
+
+    def loss(self, image: torch.Tensor) -> torch.Tensor:
+        return temporal_loss(image, self.warped, self.mask)
+
+
 def positions(features: torch.Tensor) -> int:
     """:math:`M_l = H_l W_l`, the number of positions of a ``(B, N, H, W)`` feature map."""
     return features.shape[-2] * features.shape[-1]
@@ -155,7 +195,8 @@ def positions(features: torch.Tensor) -> int:
 
 class Objective:
     r"""``objective(image) -> LossTerms``: :math:`\alpha L_{content} + \beta \sum_s w_s
-    L_{style}^{(s)} + \gamma L_{TV}`, the thing :func:`nst_utils.optimize.optimize` minimises.
+    L_{style}^{(s)} + \gamma L_{TV}`, the thing :func:`nst_utils.optimize.optimize` minimises;
+    for a video frame also :math:`+ \lambda L_{temporal}` against a :class:`TemporalTarget`.
 
     ``styles`` is a list of ``(target, weight)`` pairs so that several styles can be blended;
     the paper uses one with weight 1. A target is a :class:`StyleTarget` or anything with
@@ -173,6 +214,8 @@ class Objective:
         content_weight: float = 1.0,
         style_weight: float = 1.0,
         tv_weight: float = 0.0,
+        temporal: TemporalTarget | None = None,
+        temporal_weight: float = 0.0,
     ) -> None:
         self.net = net
         self.content = content
@@ -180,6 +223,8 @@ class Objective:
         self.content_weight = content_weight
         self.style_weight = style_weight
         self.tv_weight = tv_weight
+        self.temporal = temporal
+        self.temporal_weight = temporal_weight
         self.fast = True
         if content is None and not self.styles:
             raise ValueError("an objective needs a content target, a style target, or both")
@@ -210,7 +255,11 @@ class Objective:
         if self.tv_weight:
             tv = total_variation(image)
             total = total + self.tv_weight * tv
-        return LossTerms(content, style, tv, total)
+        temporal = None
+        if self.temporal is not None:
+            temporal = self.temporal.loss(image)
+            total = total + self.temporal_weight * temporal
+        return LossTerms(content, style, tv, total, temporal)
 
 
 def build_objective(

@@ -260,7 +260,7 @@ def _record_step_taken(opt: torch.optim.Optimizer, x: torch.Tensor, before: torc
 
 
 def _detached(terms: LossTerms) -> LossTerms:
-    return LossTerms(*(getattr(terms, k).detach() for k in ("content", "style", "tv", "total")))
+    return terms.detached()
 
 
 def optimize(

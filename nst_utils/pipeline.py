@@ -18,6 +18,7 @@ blends, regions             several styles, each with a weight and optional mask
 colour preservation         the optimisation sees luminance (or recoloured paintings)
 style scale                 the painting at another size than the photo
 coarse-to-fine              the same run at increasing sizes, each starting from the last
+a video frame               a temporal target: the previous frame, warped (Ruder 2016)
 ==========================  =============================================================
 
 Coarse-to-fine is a loop over the same single-size run, as in Gatys' own notebook: the
@@ -42,7 +43,14 @@ from . import color, images
 from .checks import MIN_SIZE, check_scales
 from .errors import NSTError
 from .layers import CONTENT_LAYERS, STYLE_LAYERS
-from .objective import ContentTarget, LossTerms, Objective, StyleTarget, default_style_weight
+from .objective import (
+    ContentTarget,
+    LossTerms,
+    Objective,
+    StyleTarget,
+    TemporalTarget,
+    default_style_weight,
+)
 from .optimize import Callback, initial_image, optimize
 from .optimize import Result as StageResult
 from .spatial import MaskedStyleTarget, load_mask
@@ -51,6 +59,8 @@ from .vgg import VGGFeatures
 
 #: The longest side a file or example name is loaded at when ``Settings.size`` is ``None``.
 DEFAULT_SIZE = 256
+#: :math:`\lambda`, the temporal term's weight with α = 1 (BENCHMARKS.md, "Video").
+TEMPORAL_WEIGHT = 1e4
 
 StyleInput = Source | StyleSpec | Sequence
 
@@ -68,6 +78,9 @@ class Settings:
     in order, each for ``steps`` iterations (coarse-to-fine). ``style_scale`` sizes the
     painting at that fraction of the photo. ``content_reduction`` is ``"mean"`` (eq. 1 divided
     by :math:`N_l M_l`) or ``"paper"`` (eq. 1 as printed), :func:`nst_utils.losses.content_loss`.
+    ``temporal_weight`` is :math:`\lambda` of the temporal term when :func:`run` is given a
+    ``temporal`` target (a video frame, :mod:`nst_utils.temporal`; calibrated in
+    BENCHMARKS.md, "Video").
     """
 
     size: int | None = None
@@ -86,6 +99,7 @@ class Settings:
     lr: float | None = None
     precision: str = "fp32"
     seed: int = 0
+    temporal_weight: float = TEMPORAL_WEIGHT
 
     def updated(self, **changes) -> Settings:
         """A copy with some fields changed (``None`` values are ignored)."""
@@ -116,6 +130,7 @@ def run(
     stop: threading.Event | None = None,
     progress: bool = True,
     content_features: Mapping[str, torch.Tensor] | None = None,
+    temporal: TemporalTarget | None = None,
 ) -> Result:
     """Optimise an image against ``content`` and/or ``style`` as ``settings`` say.
 
@@ -129,6 +144,9 @@ def run(
     term's targets :math:`P^l` given directly, ``{layer: (1, N_l, H_l, W_l)}``, instead of the
     content image's own responses; the content image still decides the size, the start and
     the colours, and each target must have the shape its responses have at that size.
+
+    ``temporal`` (a video frame: the previous result warped onto this one, and where to trust
+    it) adds ``settings.temporal_weight`` times its loss, at every size.
     """
     specs = [] if style is None else blend_shares(as_specs(style))
     if content is None and not specs:
@@ -145,7 +163,7 @@ def run(
     start = init
     for size in _sizes(settings, content if content is not None else specs[0].source):
         stage, reference = _run_at(
-            net, content, specs, settings, size, start, hooks, content_features
+            net, content, specs, settings, size, start, hooks, content_features, temporal
         )
         stages.append(stage)
         start = stage.image
@@ -190,7 +208,8 @@ def _picture(source: Source, size: int, device: torch.device) -> torch.Tensor:
     return picture.to(device)
 
 
-def _run_at(net, content, specs, settings: Settings, size: int, start, hooks, given=None):
+def _run_at(net, content, specs, settings: Settings, size: int, start, hooks, given=None,
+           temporal=None):  # fmt: skip
     """One size of :func:`run`: targets from the images at ``size``, then the optimisation.
     Returns the stage's result and the content picture at that size (``None`` without one).
     ``given`` are content targets given as features (:func:`run`'s ``content_features``)."""
@@ -200,6 +219,9 @@ def _run_at(net, content, specs, settings: Settings, size: int, start, hooks, gi
     if given is not None:
         _aim_content(objective.content, given)
     shape = tuple((photo if photo is not None else first_style).shape[-2:])
+    if temporal is not None:
+        objective.temporal = _temporal_at(temporal, shape, device, settings.preserve_color)
+        objective.temporal_weight = settings.temporal_weight
     if start is None:
         seen = None if photo is None else color.prepare_content(photo, settings.preserve_color)
         x0 = initial_image(settings.init, seen, first_style, size=shape, seed=settings.seed)
@@ -211,6 +233,13 @@ def _run_at(net, content, specs, settings: Settings, size: int, start, hooks, gi
         precision=settings.precision, description=f"{shape[1]}x{shape[0]} px", **hooks,
     )  # fmt: skip
     return stage, photo
+
+
+def _temporal_at(temporal: TemporalTarget, shape, device, preserve_color) -> TemporalTarget:
+    """``temporal`` at this size, as the optimisation sees images (luminance, say)."""
+    target = temporal.at(torch.empty(1, 3, *shape, device=device))
+    seen = color.prepare_content(target.warped, preserve_color)
+    return TemporalTarget(seen, target.mask)
 
 
 def _objective(net, photo, specs, settings: Settings, size: int):

@@ -17,6 +17,7 @@ EXPECTED = [
     "06_beyond_gatys",
     "07_fast_style_transfer",
     "08_arbitrary_style",
+    "09_video",
 ]
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from nst_utils import pipeline
+from nst_utils import images, pipeline
 from nst_utils.errors import NSTError
 from nst_utils.images import load_image
-from nst_utils.objective import StyleTarget, build_objective
+from nst_utils.objective import StyleTarget, TemporalTarget, build_objective
 from nst_utils.optimize import initial_image, optimize
 from nst_utils.pipeline import Settings, reconstruct_content, run, stylize, synthesize_texture
 from nst_utils.spatial import MaskedStyleTarget
@@ -138,17 +138,22 @@ CHANGES = {
     "lr": 0.5,
     "precision": "bf16",
     "seed": 1,
+    "temporal_weight": 1.0,
 }
 
 
 def test_every_settings_field_changes_the_run(random_vgg16, pair):
     """A setting that nothing reads is a bug: changing any one field changes the image or the
-    history (the log), starting from the same inputs."""
+    history (the log), starting from the same inputs (a video frame's, with a temporal target:
+    the style image stands in for the warped previous frame, trusted on the left half)."""
     assert set(CHANGES) == {f.name for f in dataclasses.fields(Settings)}
     content, style = pair
+    mask = torch.zeros(1, 1, *content.shape[-2:])
+    mask[..., : content.shape[-1] // 2] = 1
+    previous = TemporalTarget(images.resize(style, content.shape[-2:]), mask)
 
     def outcome(settings):
-        result = run(random_vgg16, content, style, settings, progress=False)
+        result = run(random_vgg16, content, style, settings, progress=False, temporal=previous)
         history = [{k: v for k, v in row.items() if k != "seconds"} for row in result.history]
         return result.image, history
 
