@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip --quiet
 	$(PY) -m pip install --quiet $(TORCH_PINS)
-	$(PY) -m pip install --quiet -e '.[dev]' $(TORCH_PINS)
+	$(PY) -m pip install --quiet -e '.[dev,video,flow]' $(TORCH_PINS)
 	@$(PY) -c 'import torchvision' || { echo "error: torchvision does not import; see README"; exit 1; }
 	@touch $@
 
