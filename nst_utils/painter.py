@@ -304,8 +304,7 @@ def describe(name: str) -> str:
     meta = read_metadata(MODELS_DIR / f"{name}{MODEL_SUFFIX}")
     record = meta.get("record", {})
     settings = record.get("settings", {})
-    trained = ", ".join(
-        f"{key} {settings[key]}" for key in ("size", "steps") if key in settings
-    )
+    done = {"size": settings.get("size"), "steps": record.get("steps", settings.get("steps"))}
+    trained = ", ".join(f"{key} {value}" for key, value in done.items() if value is not None)
     styles = ", ".join(meta.get("style_names", []))
     return f"{name}  styles: {styles}" + (f"  ({trained})" if trained else "")

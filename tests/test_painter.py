@@ -140,6 +140,15 @@ def test_shipped_models_lists_style_networks_by_name(tmp_path, monkeypatch):
     assert shipped_models() == ["tiny"]
     assert load_model("tiny").record["settings"]["steps"] == 3
     assert painter.describe("tiny").startswith("tiny ")
+    assert "steps 3)" in painter.describe("tiny")
+
+
+def test_describe_counts_the_steps_done_not_the_steps_asked(tmp_path, monkeypatch):
+    """A model written from a checkpoint part-way says how far its training got."""
+    monkeypatch.setattr(painter, "MODELS_DIR", tmp_path)
+    save_model(StyleNet(channels=4, blocks=0), tmp_path / "early.safetensors",
+               {"settings": {"size": 256, "steps": 4000}, "steps": 550})  # fmt: skip
+    assert painter.describe("early").endswith("(size 256, steps 550)")
 
 
 def _set_kind(path, kind: str) -> None:
