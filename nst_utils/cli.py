@@ -718,7 +718,8 @@ def cmd_train_style(args) -> None:
     record = fast_style.record(
         command=shlex.join(["nst", *args.argv]),
         styles=[str(s) for s in args.styles], data=data, settings=settings,
-        loss_settings=loss_settings, net=net, seconds=time.perf_counter() - began,
+        loss_settings=loss_settings, net=net,
+        seconds=training.training_seconds(checkpoint, began),
         steps=settings.steps,
     )  # fmt: skip
     save_model(model, args.output, record)

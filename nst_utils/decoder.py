@@ -202,7 +202,7 @@ def train_decoder(
     decoder.record = {
         "settings": settings.as_dict(), **meta,
         "photos": [Path(p).name for p in paths],
-        "seconds": round(time.perf_counter() - began, 1),
+        "seconds": round(training.training_seconds(checkpoint, began), 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
                    f"{device}",
     }  # fmt: skip

@@ -141,10 +141,11 @@ def train(
     own_group = _start_group(world, target)
     try:
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-        start = _resume(checkpoint, model, optimizer, settings, meta) if resume else 0
+        start, spent = _resume(checkpoint, model, optimizer, settings, meta) if resume else (0, 0.0)
         wrapped = _distributed(model, target) if world > 1 else model
         stream = iter(batches(start) if callable(batches) else batches)
-        saver = _Saver(checkpoint, model, optimizer, settings, meta, writer=rank == 0)
+        saver = _Saver(checkpoint, model, optimizer, settings, meta, writer=rank == 0,
+                       spent=spent)  # fmt: skip
         _loop(wrapped, loss_fn, stream, optimizer, settings, start, saver,
               progress=progress and rank == 0, on_log=on_log, world=world)  # fmt: skip
     finally:
@@ -253,33 +254,47 @@ class _StopRequest:
 
 
 class _Saver:
-    """Writes checkpoints (only where ``writer``; nowhere without a path)."""
+    """Writes checkpoints (only where ``writer``; nowhere without a path), with the training
+    seconds so far: ``spent`` before this process (a resumed run's) plus this process's."""
 
-    def __init__(self, path, model, optimizer, settings, meta, *, writer: bool) -> None:
+    def __init__(self, path, model, optimizer, settings, meta, *, writer: bool,
+                 spent: float = 0.0) -> None:  # fmt: skip
         self.path, self.model, self.optimizer = path, model, optimizer
         self.settings, self.meta, self.writer = settings, meta, writer
+        self.spent, self.began = spent, time.perf_counter()
 
     def save(self, step: int) -> None:
         if self.path is not None and self.writer:
-            save_checkpoint(self.path, self.model, self.optimizer, step, self.settings, self.meta)
+            seconds = self.spent + time.perf_counter() - self.began
+            save_checkpoint(self.path, self.model, self.optimizer, step, self.settings, self.meta,
+                            seconds=seconds)  # fmt: skip
 
 
 def save_checkpoint(
     path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
-    settings: TrainSettings, meta: dict | None = None,
+    settings: TrainSettings, meta: dict | None = None, *, seconds: float = 0.0,
 ) -> Path:  # fmt: skip
-    """Weights, optimiser state, step and settings in one safetensors file, atomically."""
+    """Weights, optimiser state, step, settings and the training ``seconds`` so far (over
+    every resumed run) in one safetensors file, atomically."""
     state = optimizer.state_dict()
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     for index, values in state["state"].items():
         for name, value in values.items():
             tensors[f"optim.{index}.{name}"] = torch.as_tensor(value)
     header = {"step": step, "settings": asdict(settings), "param_groups": state["param_groups"],
-              "meta": meta}  # fmt: skip
+              "meta": meta, "seconds": round(seconds, 1)}  # fmt: skip
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     with atomic_write(path) as tmp:
         save_file(tensors, tmp, metadata={CHECKPOINT_KEY: json.dumps(header)})
     return Path(path)
+
+
+def training_seconds(checkpoint: str | os.PathLike | None, began: float) -> float:
+    """Seconds of training behind a finished run: its checkpoint's count, which adds up every
+    resumed run, when there is one; else this process's time since ``began``."""
+    if checkpoint is not None and Path(checkpoint).is_file():
+        return float(read_checkpoint(checkpoint)[0].get("seconds", 0.0))
+    return time.perf_counter() - began
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -299,8 +314,9 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tens
     return header, tensors
 
 
-def _resume(path: Path, model, optimizer, settings: TrainSettings, meta) -> int:
-    """Load ``path`` into ``model`` and ``optimizer``; the step it had reached."""
+def _resume(path: Path, model, optimizer, settings: TrainSettings, meta) -> tuple[int, float]:
+    """Load ``path`` into ``model`` and ``optimizer``; the step it had reached and the
+    training seconds spent to get there."""
     header, tensors = read_checkpoint(path)
     saved = header["settings"]
     for name in RESUME_MUST_MATCH:
@@ -330,4 +346,4 @@ def _resume(path: Path, model, optimizer, settings: TrainSettings, meta) -> int:
     optimizer.load_state_dict({"state": state, "param_groups": header["param_groups"]})
     for group in optimizer.param_groups:
         group["lr"] = settings.lr
-    return int(header["step"])
+    return int(header["step"]), float(header.get("seconds", 0.0))

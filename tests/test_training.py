@@ -75,6 +75,20 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(random_vgg16, tmp_pa
     assert read_checkpoint(checkpoint)[0]["step"] == 4
 
 
+def test_the_training_time_adds_up_over_resumed_runs(random_vgg16, tmp_path, monkeypatch):
+    """A model's record says how long it trained in all, not only since the last --resume."""
+    clock = itertools.count(start=1000.0, step=5.0)  # every reading of the clock: 5 s later
+    monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
+    checkpoint = tmp_path / "run.safetensors"
+    _train(random_vgg16, dataclasses.replace(TINY, steps=2), checkpoint=checkpoint)
+    first = read_checkpoint(checkpoint)[0]["seconds"]
+    assert first > 0
+    _train(random_vgg16, checkpoint=checkpoint, resume=True)
+    assert read_checkpoint(checkpoint)[0]["seconds"] > first
+    assert training.training_seconds(checkpoint, began=0.0) == read_checkpoint(checkpoint)[0][
+        "seconds"]  # fmt: skip
+
+
 def test_resume_refuses_another_runs_checkpoint(random_vgg16, tmp_path):
     checkpoint = tmp_path / "run.safetensors"
     _train(random_vgg16, dataclasses.replace(TINY, steps=2), checkpoint=checkpoint)
@@ -154,7 +168,7 @@ def test_every_train_setting_has_an_effect(random_vgg16, monkeypatch):
             return original(self, model, batch, step)
 
         monkeypatch.setattr(fast_style.StyleLoss, "__call__", spy)
-        monkeypatch.setattr(training, "save_checkpoint", lambda *a: saves.append(a[3]))
+        monkeypatch.setattr(training, "save_checkpoint", lambda *a, **_: saves.append(a[3]))
         model = _train(random_vgg16, settings, checkpoint=Path("unused.safetensors"),
                        on_log=lambda step, numbers: logs.append(step))  # fmt: skip
         return _weights(model), shapes, saves, logs
