@@ -728,6 +728,8 @@ def cmd_train_style(args) -> None:
 
 
 def cmd_paint(args) -> None:
+    import time
+
     from . import painter
 
     if args.paint_styles:  # issue 17: any painting, through the decoders
@@ -755,7 +757,12 @@ def cmd_paint(args) -> None:
     model = painter.load_model(args.model, device)
     mix = None if args.style_mix is None else painter.style_mix(model, args.style_mix)
     photo = load_image(content, args.size)
+    began = time.perf_counter()
     save_image(paint(model, photo, mix), args.output, protect=[content])
+    if not args.quiet:
+        h, w = photo.shape[-2:]
+        print(f"wrote {args.output} (model {args.model}, {w}x{h} px, "
+              f"{time.perf_counter() - began:.2f} s)")  # fmt: skip
 
 
 def cmd_score(args) -> None:

@@ -47,12 +47,15 @@ def test_train_paint_and_resume_end_to_end(tmp_path, capsys):
                         "--resume"], capsys)  # fmt: skip
     assert code == 0, err
     assert load_model(model).record["steps"] == 3 and read_checkpoint(checkpoint)[0]["step"] == 3
+    # the record's time covers both sittings, as the checkpoint counts it
+    assert load_model(model).record["seconds"] == read_checkpoint(checkpoint)[0]["seconds"]
 
     out_png = tmp_path / "painted.png"
-    code, _, err = run(["paint", "chelsea", "--model", model, "-o", out_png, "--size", "40"],
-                       capsys)  # fmt: skip
+    code, out, err = run(["paint", "chelsea", "--model", model, "-o", out_png, "--size", "40"],
+                         capsys)  # fmt: skip
     assert code == 0, err
     assert Image.open(out_png).size == (40, 27)  # chelsea is 384 x 255
+    assert out.startswith(f"wrote {out_png} (model {model}, 40x27 px")
 
 
 def test_a_multi_style_model_paints_blends(tmp_path, capsys):
