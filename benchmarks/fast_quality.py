@@ -28,6 +28,7 @@ from pathlib import Path
 import nst_utils  # noqa: F401  (before torch, as the kit's entry points do)
 from nst_utils.fast_style import paint
 from nst_utils.images import load_image, save_image
+from nst_utils.optimize import iterations_to_reach
 from nst_utils.painter import load_model, shipped_models
 from nst_utils.photos import HELD_OUT_PHOTOS
 from nst_utils.pipeline import Settings, score, stylize
@@ -39,18 +40,8 @@ BAR_ITERATIONS = 50
 
 
 def steps_taken(row: dict) -> int:
-    """Iterations done before a history row: row ``k`` is measured on the image *before* step
-    ``k`` (:mod:`nst_utils.optimize`), so it holds the loss after ``k - 1`` iterations."""
+    """Iterations done before a history row (:func:`iterations_to_reach` says why)."""
     return int(row["iteration"]) - 1
-
-
-def equivalent_iterations(history: list[dict], loss: float) -> int | None:
-    """The fewest iterations after which the optimisation's loss is no higher than ``loss``
-    (None: never within the run)."""
-    for row in history:
-        if row["total"] <= loss:
-            return steps_taken(row)
-    return None
 
 
 def compare(net, model_name: str, photo: str, size: int, iterations: int, out: Path) -> dict:
@@ -70,7 +61,7 @@ def compare(net, model_name: str, photo: str, size: int, iterations: int, out: P
         "network": network, "optimisation_after_50": bar,
         "optimisation_final": min(row["total"] for row in result.history),
         "passes": network["total"] <= bar,
-        "equivalent_iterations": equivalent_iterations(result.history, network["total"]),
+        "equivalent_iterations": iterations_to_reach(result.history, network["total"]),
         "optimisation_seconds": result.seconds,
     }  # fmt: skip
 

@@ -95,6 +95,17 @@ class Result:
         return self.history[-1][key]
 
 
+def iterations_to_reach(history: list[dict], loss: float, tolerance: float = 0.0) -> int | None:
+    """The fewest iterations after which a run's loss was at most ``loss × (1 + tolerance)``
+    (``None``: never in ``history``). Row ``k`` of a history is measured on the image *before*
+    step ``k``, so it holds the loss after ``k − 1`` iterations. This is how a one-pass method
+    is worth "N iterations of the optimisation" (BENCHMARKS.md, the shipped style networks)."""
+    for row in history:
+        if row["total"] <= loss * (1 + tolerance):
+            return int(row["iteration"]) - 1
+    return None
+
+
 def initial_image(
     init: str | torch.Tensor,
     content: torch.Tensor | None = None,

@@ -108,8 +108,8 @@ def test_fast_quality_scores_a_network_against_the_optimisation(random_vgg16, tm
     assert len(list(tmp_path.glob("m-coffee-48-*.png"))) == 2
 
 
-def test_equivalent_iterations_counts_the_steps_taken_to_reach_the_loss():
-    from benchmarks.fast_quality import equivalent_iterations
+def test_iterations_to_reach_counts_the_steps_taken_to_reach_the_loss():
+    from nst_utils.optimize import iterations_to_reach as equivalent_iterations
 
     # as the engine logs: row k is measured before step k, so row 1 is the starting image
     history = [{"iteration": i, "total": t} for i, t in enumerate([9.0, 5.0, 3.0, 2.0], 1)]
@@ -117,3 +117,4 @@ def test_equivalent_iterations_counts_the_steps_taken_to_reach_the_loss():
     assert equivalent_iterations(history, 4.0) == 2
     assert equivalent_iterations(history, 9.5) == 0
     assert equivalent_iterations(history, 1.0) is None
+    assert equivalent_iterations(history, 2.9, tolerance=0.05) == 2  # 3.0 <= 2.9 x 1.05
