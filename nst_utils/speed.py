@@ -50,6 +50,7 @@ import ctypes
 import ctypes.util
 import functools
 import os
+import threading
 from typing import TYPE_CHECKING
 
 import torch
@@ -103,9 +104,16 @@ def _by_layer(styles) -> list[tuple[str, list[tuple[torch.Tensor, float]]]]:
 
 def _fuse_at(net: VGGFeatures, name: str, pairs, terms: list[torch.Tensor]):
     """A forward hook on layer ``name`` that passes its output through :func:`style_term`
-    for each ``(Â, w)`` and appends each :math:`wE` to ``terms``."""
+    for each ``(Â, w)`` and appends each :math:`wE` to ``terms``.
 
-    def hook(_module, _inputs, features: torch.Tensor) -> torch.Tensor:
+    The hook acts only in the thread that registered it: one network may serve several runs
+    at once (an explorer's run in its thread beside a notebook cell, or the contention
+    benchmark's threads), and another thread's forward pass must go through untouched."""
+    owner = threading.get_ident()
+
+    def hook(_module, _inputs, features: torch.Tensor) -> torch.Tensor | None:
+        if threading.get_ident() != owner:
+            return None  # another run's pass: not ours to fuse
         for a, w in pairs:
             features, term = style_term(features, a, w)
             terms.append(term)

@@ -152,6 +152,34 @@ def test_evaluation_leaves_the_network_as_it_was(net, images):
     torch.testing.assert_close(net(content, ["relu2_1"])["relu2_1"], before)
 
 
+def test_another_threads_pass_is_not_fused_into_this_run(net, images, monkeypatch):
+    """Two runs share one network: while this thread's fusing hooks are on the layers,
+    another thread's evaluation happens (forced to fall exactly there); both get their own
+    loss, as if they had run one after the other."""
+    import threading
+
+    content, style = images
+    noise = torch.rand(content.shape, generator=torch.Generator().manual_seed(2))
+    layers = ("relu1_1", "relu2_1")
+    mine = build_objective(net, content, style, style_layers=layers)
+    theirs = build_objective(net, content.flip(-1), noise.flip(-2), style_layers=layers)
+    expected_mine = mine(noise).total.item()
+    expected_theirs = theirs(content).total.item()
+    seen = {}
+    original = speed.channels_last
+
+    def meanwhile(model, image):  # called with this run's hooks already registered
+        if threading.current_thread() is threading.main_thread() and not seen:
+            other = threading.Thread(target=lambda: seen.update(t=theirs(content)))
+            other.start()
+            other.join()
+        return original(model, image)
+
+    monkeypatch.setattr(speed, "channels_last", meanwhile)
+    assert mine(noise).total.item() == pytest.approx(expected_mine, rel=1e-5)
+    assert seen["t"].total.item() == pytest.approx(expected_theirs, rel=1e-5)
+
+
 # --------------------------------------------------------------------------- channels-last, bf16
 
 PAPER = dict(content_layers=("relu4_2",),
