@@ -28,6 +28,7 @@ Modules, in the order of the paper's method section:
 ``painter``       the network that paints in one pass; conditional instance norm
 ``training``      the one training loop: Adam, checkpoints, resume, Ctrl-C, torchrun
 ``fast_style``    the paper's loss as a training loss; ``train_style``
+``model_files``   trained networks on disk: safetensors weights with JSON metadata
 ``flow``          optical flow: backward warping, Ruder's reliability masks, Lai's warping error
 ``video``         clips: the synthetic pan-and-zoom with exact flow, reading and writing clips
 ``temporal``      painting a clip: frame by frame, with the temporal loss, blended along the flow

@@ -32,7 +32,6 @@ Reconstruction quality and speed: BENCHMARKS.md.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -41,13 +40,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 
-from . import arbitrary, color
+from . import arbitrary, color, model_files
 from .errors import NSTError
-from .files import atomic_write
 from .images import ImageSource, load_image, resize
 from .layers import BLOCK_DEPTHS
 from .vgg import BLOCK_CHANNELS, VGGFeatures
@@ -215,26 +211,20 @@ def train_decoder(
 def save_decoder(decoder: Decoder, path: str | os.PathLike, record: dict | None = None) -> Path:
     """Write the weights as safetensors with the architecture and ``record`` (default: the
     decoder's own) as JSON metadata, atomically."""
-    path = Path(path)
     meta = {"kind": KIND, "architecture": decoder.architecture(),
             "record": decoder.record if record is None else record}  # fmt: skip
-    state = {k: v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}
-    with atomic_write(path) as tmp:
-        save_file(state, tmp, metadata={"nst": json.dumps(meta)})
-    return path
+    return model_files.save_network(decoder, path, meta)
 
 
 def load_decoder(name_or_path: str | os.PathLike, device: torch.device | str = "cpu") -> Decoder:
     """A decoder from a file, or a shipped one by its layer (``"relu2_1"``) or file name."""
     path = decoder_path(name_or_path)
     try:
-        with safe_open(path, framework="pt") as handle:
-            meta = json.loads((handle.metadata() or {})["nst"])
-            state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        meta = model_files.read_metadata(path)
         if meta.get("kind") != KIND:
             raise NSTError(f"{path}: a {meta.get('kind')} model, not a decoder")
         decoder = Decoder(**meta["architecture"])
-        decoder.load_state_dict(state, strict=True)
+        decoder.load_state_dict(model_files.read_weights(path), strict=True)
     except NSTError:
         raise
     except Exception as err:

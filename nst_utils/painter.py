@@ -52,12 +52,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 
+from . import model_files
 from .errors import NSTError
-from .files import atomic_write
 
 #: Added to the variance before the square root (torch's instance-norm default).
 EPS = 1e-5
@@ -216,21 +214,16 @@ def save_model(net: StyleNet, path: str | os.PathLike, record: dict) -> Path:
     The metadata holds the architecture, the style names and ``record`` (how the model was
     made: command, data, settings, steps, seed, time, machine), so anyone can retrain it.
     """
-    path = Path(path)
     meta = {"kind": KIND, "architecture": net.architecture(), "style_names": net.style_names,
             "record": record}  # fmt: skip
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    with atomic_write(path) as tmp:
-        save_file(state, tmp, metadata={"nst": json.dumps(meta)})
-    return path
+    return model_files.save_network(net, path, meta)
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
     """The JSON metadata of a model file (header only), or a one-line :class:`NSTError`."""
     path = Path(path)
     try:
-        with safe_open(path, framework="pt") as handle:
-            return json.loads((handle.metadata() or {})["nst"])
+        return model_files.read_metadata(path)
     except FileNotFoundError:
         raise NSTError(f"{path}: model file not found; see 'nst paint --list'") from None
     except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as err:
@@ -257,9 +250,7 @@ def load_model(name_or_path: str | os.PathLike, device: torch.device | str = "cp
         raise NSTError(f"{path}: a {meta.get('kind')} model, not a style network")
     try:
         net = StyleNet(**meta["architecture"])
-        with safe_open(path, framework="pt") as handle:
-            state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-        net.load_state_dict(state, strict=True)
+        net.load_state_dict(model_files.read_weights(path), strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise NSTError(f"{path}: weights do not fit the architecture ({_one_line(err)})") from None
     net.style_names = list(meta["style_names"])
