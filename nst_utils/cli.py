@@ -606,7 +606,7 @@ def _weights_list(text: str) -> tuple[float, ...]:
 
 def _add_fast_style_commands(commands) -> None:
     """``train-style``, ``paint`` and ``score``: networks that paint in one pass."""
-    from .checks import POOLINGS
+    from .checks import POOLINGS, PRECISIONS
 
     p = commands.add_parser("train-style", help="train a network that paints in one pass")
     p.add_argument("styles", nargs="+", metavar="STYLE",
@@ -626,6 +626,9 @@ def _add_fast_style_commands(commands) -> None:
     p.add_argument("--style-weight", type=_non_negative, default=None,
                    help="beta (default: the network's, as nst stylize and nst score)")
     p.add_argument("--tv-weight", type=_non_negative, default=None)
+    p.add_argument("--precision", choices=(*PRECISIONS, "auto"), default="auto",
+                   help="arithmetic of the network and VGG (default auto: bf16 where native, "
+                   "about twice as fast on such a CPU; BENCHMARKS.md); losses stay fp32")
     p.add_argument("--arch", choices=ARCHS, default=None)
     p.add_argument("--pooling", choices=POOLINGS, default="avg")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
@@ -681,6 +684,7 @@ def cmd_train_style(args) -> None:
 
     from . import fast_style, photos, training
     from .examples import resolve_image
+    from .optimize import resolve_precision
     from .painter import save_model
     from .pipeline import Settings
 
@@ -699,7 +703,8 @@ def cmd_train_style(args) -> None:
     device = training.device() if args.device is None else _device(args.device)
     net = _vgg_for(args, device)
     loss_settings = Settings().updated(content_weight=args.content_weight,
-                                       style_weight=args.style_weight, tv_weight=args.tv_weight)
+                                       style_weight=args.style_weight, tv_weight=args.tv_weight,
+                                       precision=resolve_precision(args.precision, device))
     began = time.perf_counter()
     try:
         model = fast_style.train_style(

@@ -32,6 +32,7 @@ from . import photos as photos_lib
 from . import training
 from .errors import NSTError
 from .objective import ContentTarget, LossTerms, Objective, StyleTarget, default_style_weight
+from .optimize import autocast, resolve_precision
 from .painter import StyleNet, style_mix
 from .pipeline import Settings, _picture
 from .styles import Source
@@ -40,7 +41,7 @@ from .vgg import VGGFeatures
 
 #: The fields of :class:`~nst_utils.pipeline.Settings` the training loss reads.
 LOSS_FIELDS = ("content_weight", "style_weight", "tv_weight", "content_layers", "style_layers",
-               "content_reduction", "style_scale")  # fmt: skip
+               "content_reduction", "style_scale", "precision")  # fmt: skip
 
 
 class StyleLoss:
@@ -60,6 +61,7 @@ class StyleLoss:
         beta = settings.style_weight
         self.beta = default_style_weight(net) if beta is None else beta
         self.targets = [StyleTarget(net, p, settings.style_layers) for p in paintings]
+        self.precision = resolve_precision(settings.precision, net.mean.device)
 
     def style_at(self, step: int) -> int:
         """The style that step ``step`` trains on this rank."""
@@ -74,9 +76,16 @@ class StyleLoss:
                          tv_weight=s.tv_weight)  # fmt: skip
 
     def terms(self, model, photos: torch.Tensor, style: int) -> LossTerms:
-        """The objective's terms of the batch painted with ``style``, summed over the batch."""
+        """The objective's terms of the batch painted with ``style``, summed over the batch.
+
+        The painting and its evaluation run in ``settings.precision`` (``"auto"``: bf16
+        where it is native), as the optimisation's do; the targets, Gram matrices and losses
+        stay float32.
+        """
         mix = torch.nn.functional.one_hot(torch.tensor([style]), len(self.targets)).float()
-        return self.objective(photos, style)(model(photos, mix))
+        objective = self.objective(photos, style)
+        with autocast(self.precision, photos.device):
+            return objective(model(photos, mix))
 
     def __call__(self, model, photos: torch.Tensor, step: int) -> tuple[torch.Tensor, dict]:
         terms = self.terms(model, photos, self.style_at(step))

@@ -18,6 +18,17 @@ out                         9×9 convolution, then a sigmoid into ``[0, 1]``    
 ==========================  ===================================================  ==========
 
 with ``c = 32`` and five blocks (about half a million weights; Johnson's has 1.7 M).
+
+**Painting on top of the photo** (``skip=True``, the default): the paper's optimisation
+starts from the photo and changes it; a network can do the same by adding its output
+:math:`r` to the photo in logit space,
+
+.. math:: x = \sigma\big(\operatorname{logit}(p) + r\big),
+
+with the last convolution starting near zero, so that an untrained network returns almost
+the photo (content loss near 0) and training only has to learn the change. Without it, a
+small network trained on few photos can settle on painting the same texture whatever the
+photo (BENCHMARKS.md, "Shipped style networks").
 Borders are padded by reflection, as Ulyanov et al. do, so that no dark frame appears.
 
 **Instance normalisation** (Ulyanov, Vedaldi & Lempitsky 2016) normalises every channel of
@@ -59,6 +70,11 @@ from .errors import NSTError
 
 #: Added to the variance before the square root (torch's instance-norm default).
 EPS = 1e-5
+#: With ``skip``, the last convolution's initial weights are scaled by this: a new network
+#: returns the photo changed by well under one grey level in a hundred.
+SKIP_INIT_SCALE = 1e-2
+#: Photo values are clamped to ``[LOGIT_EPS, 1 - LOGIT_EPS]`` before the logit (``skip``).
+LOGIT_EPS = 1e-3
 #: Where the shipped models live (package data).
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 #: What a model file's metadata says it is (decoders and others are stored alike).
@@ -119,11 +135,12 @@ class StyleNet(nn.Module):
     size works: the upsampling returns to the encoder's shapes.
     """
 
-    def __init__(self, styles: int = 1, channels: int = 32, blocks: int = 5) -> None:
+    def __init__(self, styles: int = 1, channels: int = 32, blocks: int = 5,
+                 skip: bool = True) -> None:  # fmt: skip
         super().__init__()
         if styles < 1 or channels < 1 or blocks < 0:
             raise ValueError("a StyleNet needs at least one style and one channel")
-        self.styles, self.channels, self.blocks = styles, channels, blocks
+        self.styles, self.channels, self.blocks, self.skip = styles, channels, blocks, skip
         self.style_names = [f"style{i}" for i in range(styles)]
         self.record: dict = {}
         c = channels
@@ -134,10 +151,15 @@ class StyleNet(nn.Module):
         self.residual = nn.ModuleList([_Residual(2 * c, styles) for _ in range(blocks)])
         self.up = nn.ModuleList([_Conv(2 * c, 2 * c, 3, styles), _Conv(2 * c, c, 3, styles)])
         self.out = nn.Conv2d(c, 3, 9, padding=4, padding_mode="reflect")
+        if skip:  # an untrained network returns almost the photo, and gradients still flow
+            with torch.no_grad():
+                self.out.weight.mul_(SKIP_INIT_SCALE)
+                self.out.bias.zero_()
 
-    def architecture(self) -> dict[str, int]:
+    def architecture(self) -> dict[str, int | bool]:
         """The constructor's arguments (saved with the weights)."""
-        return {"styles": self.styles, "channels": self.channels, "blocks": self.blocks}
+        return {"styles": self.styles, "channels": self.channels, "blocks": self.blocks,
+                "skip": self.skip}  # fmt: skip
 
     def forward(self, photo: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
         mix = self._mix(mix, photo)
@@ -150,6 +172,8 @@ class StyleNet(nn.Module):
             x = block(x, mix)
         for layer, shape in zip(self.up, reversed(shapes), strict=True):
             x = layer(F.interpolate(x, size=tuple(shape), mode="nearest"), mix)
+        if self.skip:
+            return torch.sigmoid(torch.logit(photo, eps=LOGIT_EPS) + self.out(x))
         return torch.sigmoid(self.out(x))
 
     def _mix(self, mix: torch.Tensor | None, photo: torch.Tensor) -> torch.Tensor:
@@ -194,7 +218,8 @@ def style_tables(net: StyleNet) -> list[nn.Parameter]:
 def add_style(net: StyleNet, name: str) -> StyleNet:
     r"""A copy of ``net`` with one more style, ``name``, whose tables start as the mean of the
     others' (a blend of all styles): train only :func:`style_tables` to learn it."""
-    bigger = StyleNet(net.styles + 1, net.channels, net.blocks).to(next(net.parameters()).device)
+    device = next(net.parameters()).device
+    bigger = StyleNet(net.styles + 1, net.channels, net.blocks, net.skip).to(device)
     state = net.state_dict()
     for key, value in state.items():
         if key.endswith((".gamma", ".beta")):
@@ -249,7 +274,7 @@ def load_model(name_or_path: str | os.PathLike, device: torch.device | str = "cp
     if meta.get("kind") != KIND:
         raise NSTError(f"{path}: a {meta.get('kind')} model, not a style network")
     try:
-        net = StyleNet(**meta["architecture"])
+        net = StyleNet(**{"skip": False, **meta["architecture"]})  # older files: no skip
         net.load_state_dict(model_files.read_weights(path), strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise NSTError(f"{path}: weights do not fit the architecture ({_one_line(err)})") from None

@@ -13,6 +13,7 @@ from test_cli import assert_one_line_error, run  # the CLI tests' helpers (tests
 from nst_utils import painter
 from nst_utils.cli import main
 from nst_utils.images import load_image
+from nst_utils.optimize import recommended_precision
 from nst_utils.painter import StyleNet, load_model, save_model
 from nst_utils.pipeline import Settings, score
 from nst_utils.training import read_checkpoint
@@ -35,6 +36,7 @@ def test_train_paint_and_resume_end_to_end(tmp_path, capsys):
     assert record["command"] == "nst train-style swirls -o " + str(model) + " " + " ".join(TRAIN)
     assert record["settings"]["size"] == 32 and record["steps"] == 2
     assert record["vgg"] == {"arch": "vgg16", "pooling": "avg"}
+    assert record["loss"]["precision"] == recommended_precision("cpu")  # auto, resolved
     assert "chelsea" not in record["data"] and "coffee" in record["data"]
     assert {"platform", "cpus", "torch"} <= set(record["machine"])
     checkpoint = tmp_path / "swirls.checkpoint.safetensors"
@@ -60,9 +62,11 @@ def test_train_paint_and_resume_end_to_end(tmp_path, capsys):
 
 def test_a_multi_style_model_paints_blends(tmp_path, capsys):
     model = tmp_path / "two.safetensors"
-    code, _, err = run(["train-style", "swirls", "brick", "-o", model, *TRAIN], capsys)
+    code, _, err = run(["train-style", "swirls", "brick", "-o", model, *TRAIN,
+                        "--precision", "fp32"], capsys)  # fmt: skip
     assert code == 0, err
     assert load_model(model).style_names == ["swirls", "brick"]
+    assert load_model(model).record["loss"]["precision"] == "fp32"
     outputs = {}
     for mix in ("1,0", "0,1", "0.5,0.5"):
         path = tmp_path / f"mix-{mix}.png"

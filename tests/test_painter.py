@@ -28,6 +28,28 @@ def test_output_has_the_photos_shape_and_range_for_odd_sizes():
     assert float(out.min()) >= 0 and float(out.max()) <= 1
 
 
+def test_an_untrained_skip_network_returns_the_photo_and_learns_a_change_on_top():
+    torch.manual_seed(0)
+    photo = torch.rand(1, 3, 24, 24).clamp(0.01, 0.99)
+    plain, skip = StyleNet(channels=4, blocks=1, skip=False), StyleNet(channels=4, blocks=1)
+    assert torch.allclose(skip(photo), photo, atol=1e-2)
+    assert (plain(photo) - photo).abs().max() > 0.1  # a plain network starts anywhere
+    with torch.no_grad():
+        skip.out.weight.zero_()
+        skip.out.bias.fill_(1.0)  # the change is added in logit space
+    assert torch.allclose(skip(photo), torch.sigmoid(torch.logit(photo) + 1), atol=1e-5)
+
+
+def test_skip_is_saved_with_the_model_and_older_files_load_without_it(tmp_path):
+    path = save_model(StyleNet(channels=4, blocks=0), tmp_path / "s.safetensors", {})
+    assert load_model(path).skip is True
+    older = StyleNet(channels=4, blocks=0, skip=False)
+    meta = {"kind": painter.KIND, "architecture": {"styles": 1, "channels": 4, "blocks": 0},
+            "style_names": ["style0"], "record": {}}  # fmt: skip
+    painter.model_files.save_network(older, tmp_path / "old.safetensors", meta)
+    assert load_model(tmp_path / "old.safetensors").skip is False
+
+
 def test_parameter_count_is_about_half_a_million_and_grows_by_tables_per_style():
     one = sum(p.numel() for p in StyleNet(styles=1).parameters())
     three = sum(p.numel() for p in StyleNet(styles=3).parameters())
@@ -57,6 +79,9 @@ def _random_tables(net: torch.nn.Module, seed: int = 0) -> None:
             with torch.no_grad():
                 module.gamma.copy_(torch.rand(module.gamma.shape, generator=generator) + 0.5)
                 module.beta.copy_(torch.randn(module.beta.shape, generator=generator))
+    if isinstance(net, StyleNet):  # its last layer starts at zero: let the tables show
+        with torch.no_grad():
+            net.out.weight.copy_(torch.randn(net.out.weight.shape, generator=generator) * 0.05)
 
 
 def test_a_one_hot_mix_is_exactly_that_styles_network():
@@ -106,7 +131,7 @@ def test_a_model_file_round_trips_with_its_record(tmp_path):
     record = {"command": "nst train-style ...", "steps": 7, "settings": {"size": 64}}
     path = save_model(net, tmp_path / "m.safetensors", record)
     loaded = load_model(path)
-    assert loaded.architecture() == {"styles": 2, "channels": 8, "blocks": 1}
+    assert loaded.architecture() == {"styles": 2, "channels": 8, "blocks": 1, "skip": True}
     assert loaded.style_names == ["starry_night", "the_scream"]
     assert loaded.record == record
     photo = torch.rand(1, 3, 24, 24)
