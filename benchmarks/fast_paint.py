@@ -20,8 +20,10 @@ measurements, in one process:
    start-up, the model read, the picture read and written), timed from outside, next to the
    forward pass alone.
 3. **Training**: ``steps`` steps of :func:`nst_utils.training.train` with the paper's loss
-   (:mod:`nst_utils.fast_style`) on crops of the bundled photos at each training size;
-   images per second from the median step (the first, warm-up step left out).
+   (:mod:`nst_utils.fast_style`) on crops of the bundled photos at each training size, in
+   fp32 and, where the processor has native bfloat16, in bf16 (``nst train-style``'s
+   default there), the two precisions alternating ``train_rounds`` times; images per second
+   from the median step (each run's first, warm-up step left out).
 
 The style network is a shipped model when there is one (by name), else an untrained
 :class:`~nst_utils.painter.StyleNet` of the default architecture: a forward pass costs the
@@ -51,10 +53,11 @@ STYLIZE_PRECISION = "auto"
 
 FULL = {"sizes": (256, 512, 1024), "rounds": 3, "paint_reps": 3, "reference_size": 128,
         "stylize_steps": {256: 10, 512: 5, 1024: 3}, "full_stylize": (),
-        "command_size": 256, "train_sizes": (128, 256), "train_batch": 4, "train_steps": 6}
+        "command_size": 256, "train_sizes": (128, 256), "train_batch": 4, "train_steps": 6,
+        "train_rounds": 2}
 QUICK = {"sizes": (64, 128), "rounds": 2, "paint_reps": 2, "reference_size": 64,
          "stylize_steps": {64: 3, 128: 2}, "full_stylize": (), "command_size": 64,
-         "train_sizes": (64,), "train_batch": 2, "train_steps": 3}
+         "train_sizes": (64,), "train_batch": 2, "train_steps": 3, "train_rounds": 1}
 
 
 def style_network(name: str | None = None):
@@ -159,12 +162,14 @@ def measure_command(net, size: int, log=print) -> dict:
     return row
 
 
-def measure_training(vgg, size: int, batch: int, steps: int, log=print) -> dict:
+def measure_training(vgg, size: int, batch: int, steps: int, precision: str = "fp32",
+                     log=print) -> dict:  # fmt: skip
     """Images per second of :func:`nst_utils.training.train` on the paper's loss."""
     from nst_utils import fast_style, painter, photos, training
+    from nst_utils.pipeline import Settings
 
     style = load_image(STYLE_IMAGE, size)
-    loss_fn = fast_style.StyleLoss(vgg, [style])
+    loss_fn = fast_style.StyleLoss(vgg, [style], Settings(precision=precision))
     settings = training.TrainSettings(size=size, batch=batch, steps=steps, log_every=1)
     stamps: list[float] = []
     torch.manual_seed(0)
@@ -176,11 +181,34 @@ def measure_training(vgg, size: int, batch: int, steps: int, log=print) -> dict:
     wall = time.perf_counter() - t0
     step_s = [b - a for a, b in itertools.pairwise(stamps)]
     median = statistics.median(step_s) if step_s else wall / steps
-    row = {"size": size, "batch": batch, "steps": steps, "wall_s": wall, "step_s": step_s,
-           "images_per_s": batch / median}
-    log(f"  training at {size} px, batch {batch}: {median:.2f} s/step, "
+    row = {"size": size, "batch": batch, "steps": steps, "precision": precision,
+           "wall_s": wall, "step_s": step_s, "images_per_s": batch / median}
+    log(f"  training at {size} px, batch {batch}, {precision}: {median:.2f} s/step, "
         f"{batch / median:.2f} images/s")
     return row
+
+
+def training_precisions(device: str = "cpu") -> tuple[str, ...]:
+    """fp32, and bf16 where it is native (what ``nst train-style`` then uses by default)."""
+    from nst_utils.optimize import recommended_precision
+
+    return ("fp32", "bf16") if recommended_precision(device) == "bf16" else ("fp32",)
+
+
+def measure_all_training(vgg, cfg: dict, log=print) -> list[dict]:
+    """Every training size and precision, the precisions alternating round by round; one row
+    per size and precision with the steps of all its rounds pooled."""
+    rows: dict[tuple[int, str], dict] = {}
+    for size in cfg["train_sizes"]:
+        for _ in range(cfg.get("train_rounds", 1)):
+            for precision in training_precisions():
+                run = measure_training(vgg, size, cfg["train_batch"], cfg["train_steps"],
+                                       precision, log=log)  # fmt: skip
+                row = rows.setdefault((size, precision), {**run, "step_s": [], "wall_s": 0.0})
+                row["step_s"] += run["step_s"]
+                row["wall_s"] += run["wall_s"]
+                row["images_per_s"] = row["batch"] / statistics.median(row["step_s"])
+    return list(rows.values())
 
 
 def measure(config: dict | None = None, *, real: bool = True, model: str | None = None,
@@ -207,8 +235,7 @@ def measure(config: dict | None = None, *, real: bool = True, model: str | None 
             full=size in cfg["full_stylize"], log=log)  # fmt: skip
     if cfg.get("command_size"):
         out["command"] = measure_command(net, cfg["command_size"], log=log)
-    out["training"] = [measure_training(vgg, s, cfg["train_batch"], cfg["train_steps"], log=log)
-                       for s in cfg["train_sizes"]]
+    out["training"] = measure_all_training(vgg, cfg, log=log)
     return out
 
 
@@ -244,6 +271,6 @@ def section(res: dict) -> list[str]:
                   + (f" (the forward pass alone {forward:.3f} s)" if forward else "")
                   + ("" if cmd["ok"] else f", FAILED: {cmd.get('error')}") + "."]
     lines += ["", "Training (`nst train-style`'s loop, the paper's loss): " + ", ".join(
-        f"{t['size']} px batch {t['batch']}: {t['images_per_s']:.2f} images/s"
-        for t in p["training"]) + "."]
+        f"{t['size']} px batch {t['batch']} {t.get('precision', 'fp32')}: "
+        f"{t['images_per_s']:.2f} images/s" for t in p["training"]) + "."]
     return lines

@@ -73,7 +73,8 @@ def test_fast_paint_part_measures_both_methods_side_by_side_and_training(monkeyp
     config = {"sizes": (32,), "rounds": 2, "paint_reps": 2, "stylize_steps": {32: 2},
               "reference_size": 32,
               "full_stylize": (32,), "command_size": 32, "train_sizes": (32,),
-              "train_batch": 2, "train_steps": 3}
+              "train_batch": 2, "train_steps": 3, "train_rounds": 2}
+    monkeypatch.setattr(fast_paint, "training_precisions", lambda: ("fp32", "bf16"))
     out = fast_paint.measure(config, real=False, log=lambda *_: None)
     # the whole default run for evaluations per iteration, then per size: warm-up, rounds,
     # and the whole default run that checks the projection
@@ -86,12 +87,14 @@ def test_fast_paint_part_measures_both_methods_side_by_side_and_training(monkeyp
     for key in ("ratio", "ratio_measured", "paint_images_per_s", "stylize_images_per_s"):
         assert math.isfinite(row[key]) and row[key] > 0, key
     assert out["command"]["ok"], out["command"]
-    (training,) = out["training"]
-    assert training["batch"] == 2 and len(training["step_s"]) == 2  # steps 2 and 3
-    assert training["images_per_s"] > 0
+    fp32, bf16 = out["training"]  # two rounds of each, pooled
+    assert (fp32["precision"], bf16["precision"]) == ("fp32", "bf16")
+    for training in (fp32, bf16):
+        assert training["batch"] == 2 and len(training["step_s"]) == 4  # steps 2, 3 twice
+        assert training["images_per_s"] > 0
     text = "\n".join(run.summary({"machine": run.machine(), "date": "now", "mode": "test",
                                   "fast_paint": out}).splitlines())
-    assert "| 32 |" in text and "Training" in text and "nst paint" in text
+    assert "| 32 |" in text and "Training" in text and "nst paint" in text and "bf16" in text
 
 
 def test_fast_quality_scores_a_network_against_the_optimisation(random_vgg16, tmp_path):
