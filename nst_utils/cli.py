@@ -712,11 +712,10 @@ def cmd_train_style(args) -> None:
             names=[Path(style).stem for style in args.styles],
             checkpoint=checkpoint, resume=args.resume, progress=not args.quiet,
         )  # fmt: skip
-    except training.TrainingInterrupted as stop:
-        if training.process()[0] == 0:
-            print(f"interrupted after step {stop.step}: checkpoint {stop.checkpoint}; continue "
-                  "with the same command and --resume", file=sys.stderr)  # fmt: skip
-        raise
+    except training.TrainingInterrupted as stop:  # main() prints it as one line, exit 130
+        where = (f"after step {stop.step}: checkpoint {stop.checkpoint}; continue with the same "
+                 "command and --resume") if training.process()[0] == 0 else ""  # fmt: skip
+        raise KeyboardInterrupt(where) from None
     if training.process()[0] != 0:
         return
     data = str(args.images) if args.images else "bundled: " + ", ".join(photos.TRAINING_PHOTOS)

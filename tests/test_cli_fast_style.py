@@ -81,6 +81,23 @@ def test_a_multi_style_model_paints_blends(tmp_path, capsys):
     assert not (tmp_path / "bad.png").exists()
 
 
+def test_ctrl_c_in_training_says_where_it_stopped_in_one_line(tmp_path, capsys, monkeypatch):
+    from nst_utils import fast_style, training
+
+    checkpoint = tmp_path / "m.checkpoint.safetensors"
+
+    def stopped(*_args, **_kwargs):
+        raise training.TrainingInterrupted(3, checkpoint)
+
+    monkeypatch.setattr(fast_style, "train_style", stopped)
+    code, _, err = run(["train-style", "swirls", "-o", tmp_path / "m.safetensors", *TRAIN],
+                       capsys)  # fmt: skip
+    assert code == 130
+    assert err.strip() == (f"nst: interrupted: after step 3: checkpoint {checkpoint}; continue "
+                           "with the same command and --resume")  # fmt: skip
+    assert not (tmp_path / "m.safetensors").exists()
+
+
 def test_training_errors_are_one_line_and_write_nothing(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
