@@ -44,8 +44,10 @@ def steps_taken(row: dict) -> int:
     return int(row["iteration"]) - 1
 
 
-def compare(net, model_name: str, photo: str, size: int, iterations: int, out: Path) -> dict:
-    """One model on one held-out photo against the optimisation; writes both pictures."""
+def compare(net, model_name: str, photo: str, size: int, iterations: int, out: Path,
+            label: str | None = None) -> dict:  # fmt: skip
+    """One model on one held-out photo against the optimisation; writes both pictures,
+    named after ``label`` (default: the model file's stem)."""
     model = load_model(model_name)
     style = model.record["styles"][0]
     picture = paint(model, load_image(photo, size))
@@ -53,7 +55,7 @@ def compare(net, model_name: str, photo: str, size: int, iterations: int, out: P
     run = Settings(size=size, steps=iterations + 1)  # the last row: after ``iterations`` steps
     result = stylize(net, photo, style, run, progress=False)
     bar = min(row["total"] for row in result.history if steps_taken(row) <= BAR_ITERATIONS)
-    stem = f"{Path(model_name).stem}-{photo}-{size}"
+    stem = f"{label or Path(model_name).stem}-{photo}-{size}"
     save_image(picture, out / f"{stem}-network.png")
     save_image(result.image, out / f"{stem}-optimisation-{iterations}.png")
     return {
@@ -64,6 +66,13 @@ def compare(net, model_name: str, photo: str, size: int, iterations: int, out: P
         "equivalent_iterations": iterations_to_reach(result.history, network["total"]),
         "optimisation_seconds": result.seconds,
     }  # fmt: skip
+
+
+def labels(models: list[str]) -> list[str]:
+    """A file-name label per model: its stem, numbered where two models share one (a shipped
+    ``starry_night`` beside a ``…/starry_night.safetensors`` under test)."""
+    stems = [Path(m).stem for m in models]
+    return [f"{s}-{i + 1}" if stems.count(s) > 1 else s for i, s in enumerate(stems)]
 
 
 def single_style(name: str) -> bool:
@@ -87,9 +96,9 @@ def main(argv: list[str] | None = None) -> dict:
     pictures.mkdir(parents=True, exist_ok=True)
     net = load_vgg(pooling="avg", verbose=False)
     rows = []
-    for model in models:
+    for model, label in zip(models, labels(models), strict=True):
         for photo in args.photos.split(","):
-            row = compare(net, model, photo, args.size, args.iterations, pictures)
+            row = compare(net, model, photo, args.size, args.iterations, pictures, label)
             rows.append(row)
             print(
                 f"{row['model']} on {photo} at {args.size} px: "

@@ -109,6 +109,9 @@ def test_fast_quality_scores_a_network_against_the_optimisation(random_vgg16, tm
     assert row["passes"] == (row["network"]["total"] <= row["optimisation_after_50"])
     assert row["optimisation_final"] <= row["optimisation_after_50"]
     assert len(list(tmp_path.glob("m-coffee-48-*.png"))) == 2
+    # two models of one name (a shipped one and a file under test) keep their pictures apart
+    assert fast_quality.labels(["starry_night", "/tmp/x/starry_night.safetensors", "m"]) == [
+        "starry_night-1", "starry_night-2", "m"]
 
 
 def test_iterations_to_reach_counts_the_steps_taken_to_reach_the_loss():
