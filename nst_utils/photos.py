@@ -34,10 +34,11 @@ from . import images
 from .errors import NSTError
 from .examples import IMAGE_SUFFIXES, bundled_images
 
-#: Bundled pictures used for training (photos first, then two textures for variety).
+#: Bundled pictures used for training: colour photos, grey photos (the network has to find the
+#: painting's colours from the picture's structure, not from its colours), then textures.
 TRAINING_PHOTOS: tuple[str, ...] = (
-    "coffee", "astronaut", "rocket", "retina", "immunohistochemistry", "brick",
-    "hubble_deep_field",
+    "coffee", "astronaut", "rocket", "grace_hopper", "retina", "immunohistochemistry",
+    "camera", "coins", "brick", "grass", "gravel", "hubble_deep_field",
 )  # fmt: skip
 #: Photos kept out of training, to judge models on: the paper's photo and one bundled photo.
 HELD_OUT_PHOTOS: tuple[str, ...] = ("tubingen", "chelsea")

@@ -24,9 +24,10 @@ maps up to a positive scale per channel, each with mean 1 on those images. (The 
 as :math:`\tilde G_{ij} = G_{ij} / (m_i m_j)`, which rebalances the style layers: without it,
 layers whose responses are large dominate :math:`\sum_l w_l E_l`.
 
-The means are computed once from the kit's bundled images (``data/``, loaded by
-:func:`nst_utils.images.load_image`) and cached as safetensors under
-:func:`nst_utils.config.cache_dir`, keyed by architecture, pooling, the weights and the images.
+The means are computed once from nine of the kit's bundled images (:data:`REFERENCE_PICTURES`,
+loaded by :func:`nst_utils.images.load_image`; pictures bundled later do not change them)
+and cached as safetensors under :func:`nst_utils.config.cache_dir`, keyed by architecture,
+pooling, the weights and the images.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ from .images import load_image
 from .vgg import VGGFeatures
 
 REFERENCE_SIZE = 128
+#: The bundled pictures the means are taken over (the kit's first nine, fixed so that the
+#: rescaled network, and every loss the kit has recorded, stay the same as pictures are added).
+REFERENCE_PICTURES: tuple[str, ...] = (
+    "astronaut", "brick", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry",
+    "retina", "rocket", "swirls",
+)  # fmt: skip
 DEAD = 1e-8  # a channel that never fires on the images keeps its scale
 
 
@@ -55,8 +62,9 @@ def relu_names(net: VGGFeatures) -> tuple[str, ...]:
 
 
 def reference_images(size: int = REFERENCE_SIZE) -> list[torch.Tensor]:
-    """The kit's bundled pictures (``data/``) at longest side ``size``, in name order."""
-    return [load_image(path, size) for path in bundled_images().values()]
+    """:data:`REFERENCE_PICTURES` at longest side ``size``, in that order."""
+    bundled = bundled_images()
+    return [load_image(bundled[name], size) for name in REFERENCE_PICTURES]
 
 
 @torch.no_grad()
