@@ -32,6 +32,8 @@ Reconstruction quality and speed: BENCHMARKS.md.
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import platform
 import time
@@ -58,6 +60,10 @@ SUFFIX = ".safetensors"
 #: The decoders' input whitening adds this fraction of the largest eigenvalue to every one,
 #: so that directions the photos hardly use are not blown up.
 WHITENING_DELTA = 1e-2
+#: The whitening is measured on enough batches to see every training picture once (one epoch
+#: of :func:`nst_utils.photos.crops`), at most this many: a first batch of grey pictures alone
+#: would leave the colour directions unmeasured, then blow them up.
+WHITENING_BATCHES = 16
 #: :math:`\lambda`, the feature term's weight (Li et al. use 1).
 FEATURE_WEIGHT = 1.0
 
@@ -183,9 +189,10 @@ def train_decoder(
         return photos.crops(paths, settings.size, settings.batch, seed=settings.seed,
                             rank=rank, world=world, skip=start)  # fmt: skip
 
-    with torch.no_grad():  # the features' scale, from the first batch of the stream
-        first = next(iter(batches(0))).to(device)
-        decoder.whiten_like(net(first, [layer])[layer])
+    with torch.no_grad():  # the features' scale, from the stream's first epoch
+        count = min(math.ceil(len(paths) / settings.batch), WHITENING_BATCHES)
+        sample = torch.cat(list(itertools.islice(batches(0), count))).to(device)
+        decoder.whiten_like(net(sample, [layer])[layer])
 
     def loss_fn(model, batch, step):
         return reconstruction_loss(model, net, layer, batch, feature_weight)

@@ -132,3 +132,25 @@ def test_shipped_decoders_reconstruct_a_photo_they_never_saw(layer):
     photo = load_image("chelsea", 128)
     picture = decode(d, net(photo, [layer])[layer], photo.shape[-2:])
     assert psnr(picture, photo) > SHIPPED_PSNR[layer]
+
+
+def test_the_whitening_sees_every_training_picture_once(random_vgg19, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from nst_utils.training import TrainSettings
+
+    paths = []
+    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255), (90, 90, 90), (9, 9, 9)]):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (24, 24), colour).save(paths[-1])
+    seen = []
+    original = Decoder.whiten_like
+    monkeypatch.setattr(Decoder, "whiten_like", lambda d, f: seen.append(f) or original(d, f))
+    settings = TrainSettings(size=16, batch=2, steps=1, seed=0)
+    decoder.train_decoder("relu1_1", random_vgg19, settings, paths=paths, progress=False)
+    assert seen[-1].shape[0] == 6  # ceil(5 / 2) batches of 2: all five pictures
+    means = seen[-1].mean(dim=(2, 3))
+    assert len({tuple(m.round(decimals=3).tolist()) for m in means[:5]}) == 5
+    monkeypatch.setattr(decoder, "WHITENING_BATCHES", 2)
+    decoder.train_decoder("relu1_1", random_vgg19, settings, paths=paths, progress=False)
+    assert seen[-1].shape[0] == 4  # capped
