@@ -199,12 +199,12 @@ def train_decoder(
 
     began = time.perf_counter()
     meta = {"layer": layer, "arch": net.arch, "pooling": net.pooling, "width": width,
-            "feature_weight": feature_weight}  # fmt: skip
+            "feature_weight": feature_weight, "photos": photos.fingerprint(paths)}  # fmt: skip
     training.train(decoder, loss_fn, batches, settings, checkpoint=checkpoint, resume=resume,
                    progress=progress, on_log=on_log, meta=meta)  # fmt: skip
     decoder.record = {
         "settings": settings.as_dict(), **meta,
-        "photos": [Path(p).name for p in paths],
+        "photos": [Path(p).name for p in paths],  # the names, not meta's fingerprint
         "seconds": round(training.training_seconds(checkpoint, began), 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
                    f"{device}",

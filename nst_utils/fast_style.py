@@ -137,7 +137,8 @@ def train_style(
                                 rank=rank, world=world, skip=start)  # fmt: skip
 
     meta = {"styles": names, "architecture": model.architecture(), "vgg": [net.arch, net.pooling],
-            "loss": {k: getattr(loss_settings, k) for k in LOSS_FIELDS}}  # fmt: skip
+            "loss": {k: getattr(loss_settings, k) for k in LOSS_FIELDS},
+            "photos": photos_lib.fingerprint(paths)}  # fmt: skip
     training.train(model, loss, batches, settings, checkpoint=checkpoint, resume=resume,
                    progress=progress, on_log=on_log, meta=meta)  # fmt: skip
     return model.eval()

@@ -23,6 +23,7 @@ does; each rank draws its own scales, crops and flips.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -72,6 +73,16 @@ def photo_paths(folder: str | os.PathLike | None = None) -> list[Path]:
         suffixes = ", ".join(IMAGE_SUFFIXES)
         raise NSTError(f"{folder}: holds no images ({suffixes}); add photos or use another folder")
     return paths
+
+
+def fingerprint(paths: Sequence[str | os.PathLike]) -> str:
+    """A short name for a training set: its size and a digest of its file names, in order.
+
+    Saved with a checkpoint, so that ``--resume`` refuses to go on with other photos (the
+    crops it would skip over, and the record's data, would be another run's).
+    """
+    names = "\n".join(Path(p).name for p in paths)
+    return f"{len(paths)} pictures, sha256 {hashlib.sha256(names.encode()).hexdigest()[:12]}"
 
 
 @functools.lru_cache(maxsize=CACHED_PICTURES)

@@ -98,6 +98,10 @@ def test_resume_refuses_another_runs_checkpoint(random_vgg16, tmp_path):
     with pytest.raises(NSTError, match="styles"):
         train_style(["brick"], random_vgg16, TINY, checkpoint=checkpoint, resume=True,
                     progress=False)  # fmt: skip
+    with pytest.raises(NSTError, match="photos"):  # another training set
+        _train(random_vgg16, checkpoint=checkpoint, resume=True,
+               photos=photos.photo_paths()[:-1])  # fmt: skip
+    _train(random_vgg16, checkpoint=checkpoint, resume=True, photos=photos.photo_paths())
     with pytest.raises(NSTError, match="no checkpoint"):
         _train(random_vgg16, checkpoint=tmp_path / "none.safetensors", resume=True)
 
