@@ -146,6 +146,13 @@ def _add_run_options(
 #: parser needs no torch (a test checks that they agree).
 DECODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 ANY_STYLE_METHODS = ("adain", "wct")
+#: ``nst_utils.training.SCHEDULES``, for the same reason.
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def _add_lr_schedule(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
+                   help="constant, or cosine: decay to zero at the last step")  # fmt: skip
 
 
 def _add_arbitrary_commands(commands) -> None:
@@ -159,6 +166,7 @@ def _add_arbitrary_commands(commands) -> None:
     p.add_argument("--batch", type=_positive_int, default=4, help="photos per step")
     p.add_argument("--steps", type=_positive_int, default=1000)
     p.add_argument("--lr", type=_positive, default=3e-3, help="Adam's learning rate")
+    _add_lr_schedule(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=_positive, default=1.0,
                    help="channels as a fraction of VGG's (0.5: a quarter of the work)")  # fmt: skip
@@ -510,17 +518,19 @@ def cmd_train_decoder(args) -> None:
 
     paths = photos.photo_paths(args.images)
     settings = training.TrainSettings(size=args.size, batch=args.batch, steps=args.steps,
-                                      lr=args.lr, seed=args.seed)  # fmt: skip
+                                      lr=args.lr, schedule=args.lr_schedule,
+                                      seed=args.seed)  # fmt: skip
     net = load_vgg(decoder.ARCH, decoder.POOLING, training.device(), verbose=False)
     trained = decoder.train_decoder(
         args.layer, net, settings, paths=paths, width=args.width,
         checkpoint=checkpoint, resume=args.resume, progress=not args.quiet,
     )  # fmt: skip
     images = f" --images {args.images}" if args.images else ""
+    schedule = f" --lr-schedule {args.lr_schedule}" if args.lr_schedule != "constant" else ""
     trained.record["command"] = (
         f"nst train-decoder {args.layer} -o {output.name}{images} --size {args.size} "
-        f"--batch {args.batch} --steps {args.steps} --lr {args.lr:g} --seed {args.seed} "
-        f"--width {args.width:g}"
+        f"--batch {args.batch} --steps {args.steps} --lr {args.lr:g}{schedule} "
+        f"--seed {args.seed} --width {args.width:g}"
     )
     if training.process()[0] == 0:
         decoder.save_decoder(trained, output)
@@ -619,8 +629,12 @@ def _add_fast_style_commands(commands) -> None:
     p.add_argument("--steps", type=_positive_int, default=2000, help="training steps in all")
     p.add_argument("--batch", type=_positive_int, default=4, help="photos per step (per process)")
     p.add_argument("--lr", type=_positive, default=1e-3, help="Adam's learning rate")
+    _add_lr_schedule(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--from", dest="start_from", default=None, metavar="MODEL",
+                   help="start from a trained model's weights (a file or a shipped name), "
+                   "e.g. to go on training it on your photos")  # fmt: skip
     p.add_argument("--checkpoint-every", type=_positive_int, default=100, metavar="N")
     p.add_argument("--content-weight", type=_non_negative, default=None, help="alpha")
     p.add_argument("--style-weight", type=_non_negative, default=None,
@@ -685,7 +699,7 @@ def cmd_train_style(args) -> None:
     from . import fast_style, photos, training
     from .examples import resolve_image
     from .optimize import resolve_precision
-    from .painter import save_model
+    from .painter import load_model, save_model
     from .pipeline import Settings
 
     _check_model_output(args.output)
@@ -698,18 +712,19 @@ def cmd_train_style(args) -> None:
     styles = [resolve_image(style) for style in args.styles]
     paths = photos.photo_paths(args.images)
     settings = training.TrainSettings(size=args.size, batch=args.batch, steps=args.steps,
-                                      lr=args.lr, seed=args.seed,
+                                      lr=args.lr, schedule=args.lr_schedule, seed=args.seed,
                                       checkpoint_every=args.checkpoint_every)  # fmt: skip
     device = training.device() if args.device is None else _device(args.device)
     net = _vgg_for(args, device)
     loss_settings = Settings().updated(content_weight=args.content_weight,
                                        style_weight=args.style_weight, tv_weight=args.tv_weight,
                                        precision=resolve_precision(args.precision, device))
+    start = load_model(args.start_from).requires_grad_(True) if args.start_from else None
     began = time.perf_counter()
     try:
         model = fast_style.train_style(
             styles, net, settings, photos=paths, loss_settings=loss_settings,
-            names=[Path(style).stem for style in args.styles],
+            names=[Path(style).stem for style in args.styles], model=start,
             checkpoint=checkpoint, resume=args.resume, progress=not args.quiet,
         )  # fmt: skip
     except training.TrainingInterrupted as stop:  # main() prints it as one line, exit 130
@@ -726,6 +741,8 @@ def cmd_train_style(args) -> None:
         seconds=training.training_seconds(checkpoint, began),
         steps=settings.steps,
     )  # fmt: skip
+    if start is not None:  # how the starting weights were made: the chain of commands
+        record["started_from"] = {"model": args.start_from, "record": start.record}
     save_model(model, args.output, record)
     if not args.quiet:
         print(f"wrote {args.output} ({settings.steps} steps; checkpoint {checkpoint})")

@@ -13,6 +13,10 @@ where ``loss_fn(model, batch, step) -> (loss, numbers)`` decides what :math:`\el
   steps, at the end, and on Ctrl-C. ``resume=True`` continues from the checkpoint's step:
   the data stream is asked to start there too, so a resumed run takes the same steps as an
   uninterrupted one.
+* **Learning rate**: constant, or decayed along a half cosine to zero at the last step
+  (``schedule="cosine"``, :meth:`TrainSettings.lr_at`); with a constant rate the loss of
+  photos the network has not seen swings between checkpoints (BENCHMARKS.md, "Shipped style
+  networks"), and a decaying one lets the last steps settle.
 * **Ctrl-C** asks the loop to stop after the step in progress (a second Ctrl-C stops at
   once); the checkpoint is written and :class:`TrainingInterrupted` (a
   ``KeyboardInterrupt``) says where.
@@ -50,7 +54,9 @@ from .files import atomic_write
 LossFn = Callable[[nn.Module, torch.Tensor, int], tuple[torch.Tensor, dict[str, float]]]
 Batches = Iterable[torch.Tensor] | Callable[[int], Iterable[torch.Tensor]]
 #: Settings a resumed run must share with its checkpoint (the others may change).
-RESUME_MUST_MATCH = ("size", "batch", "lr", "seed")
+RESUME_MUST_MATCH = ("size", "batch", "lr", "seed", "schedule")
+#: How the learning rate changes over a run (:meth:`TrainSettings.lr_at`).
+SCHEDULES = ("constant", "cosine")
 CHECKPOINT_KEY = "nst_checkpoint"
 
 
@@ -60,8 +66,8 @@ class TrainSettings:
 
     ``size`` (crop side in pixels), ``batch`` (photos per step and process) and ``seed``
     decide the data and the first weights (read by the caller, e.g.
-    :func:`nst_utils.fast_style.train_style`); ``steps``, ``lr``, ``checkpoint_every`` and
-    ``log_every`` are read by :func:`train`.
+    :func:`nst_utils.fast_style.train_style`); ``steps``, ``lr``, ``schedule``,
+    ``checkpoint_every`` and ``log_every`` are read by :func:`train`.
     """
 
     size: int = 256
@@ -71,19 +77,39 @@ class TrainSettings:
     seed: int = 0
     checkpoint_every: int = 100
     log_every: int = 10
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
             low = 0 if field.name == "seed" else 1
-            if field.name == "lr":
+            if field.name == "schedule":
+                if value not in SCHEDULES:
+                    raise NSTError(f"learning-rate schedule {value!r}: choose "
+                                   f"{' or '.join(SCHEDULES)}")  # fmt: skip
+            elif field.name == "lr":
                 if not (math.isfinite(value) and value > 0):
                     raise NSTError(f"learning rate {value}: give a number > 0, e.g. 1e-3")
             elif not isinstance(value, int) or value < low:
                 raise NSTError(f"{field.name} {value!r}: give a whole number >= {low}")
 
+    def lr_at(self, step: int) -> float:
+        r"""Adam's learning rate :math:`\eta_t` for step ``step`` (:math:`t = 0 \dots T-1`,
+        :math:`T` = ``steps``): :math:`\eta` when constant, else a half cosine from
+        :math:`\eta` down to almost zero at the last step,
+
+        .. math:: \eta_t = \frac{\eta}{2} \Big(1 + \cos \frac{\pi t}{T}\Big).
+        """
+        if self.schedule == "constant":
+            return self.lr
+        return 0.5 * self.lr * (1 + math.cos(math.pi * step / self.steps))
+
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+#: Every setting's default (what an older checkpoint, saved before a field existed, used).
+_DEFAULTS = {field.name: field.default for field in fields(TrainSettings)}
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -190,6 +216,8 @@ def _loop(model, loss_fn, stream: Iterator, optimizer, settings: TrainSettings, 
                     raise NSTError(f"the loss became {value} at step {step + 1}: "
                                    "lower the learning rate (--lr)")  # fmt: skip
                 updating = True
+                for group in optimizer.param_groups:
+                    group["lr"] = settings.lr_at(step)
                 optimizer.step()
                 step, updating = step + 1, False
                 seen += len(batch) * world
@@ -318,8 +346,9 @@ def _resume(path: Path, model, optimizer, settings: TrainSettings, meta) -> tupl
     """Load ``path`` into ``model`` and ``optimizer``; the step it had reached and the
     training seconds spent to get there."""
     header, tensors = read_checkpoint(path)
-    saved = header["settings"]
-    for name in RESUME_MUST_MATCH:
+    saved = {**_DEFAULTS, **header["settings"]}  # a field added since: its default
+    must_match = RESUME_MUST_MATCH + (("steps",) if settings.schedule != "constant" else ())
+    for name in must_match:
         if saved.get(name) != getattr(settings, name):
             raise NSTError(
                 f"{path}: trained with {name} {saved.get(name)}, not {getattr(settings, name)}; "
@@ -344,6 +373,4 @@ def _resume(path: Path, model, optimizer, settings: TrainSettings, meta) -> tupl
             _, index, name = key.split(".", 2)
             state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": header["param_groups"]})
-    for group in optimizer.param_groups:
-        group["lr"] = settings.lr
     return int(header["step"]), float(header.get("seconds", 0.0))

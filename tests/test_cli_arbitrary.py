@@ -10,10 +10,11 @@ from nst_utils.images import load_image, save_image
 
 
 def test_the_parser_names_the_libraries_layers_and_methods():
-    from nst_utils import arbitrary, cli
+    from nst_utils import arbitrary, cli, training
 
     assert cli.DECODER_LAYERS == decoder.LAYERS
     assert tuple(arbitrary.METHODS) == cli.ANY_STYLE_METHODS
+    assert cli.LR_SCHEDULES == training.SCHEDULES
 
 
 def test_paint_with_any_style_writes_the_photo_size(tmp_path, capsys):
@@ -64,11 +65,14 @@ def test_train_decoder_writes_a_decoder_with_its_command(tmp_path, capsys):
         save_image(torch.rand(1, 3, 40, 48), photos_dir / f"p{i}.png")
     out = tmp_path / "d.safetensors"
     status = main(["train-decoder", "relu1_1", "-o", str(out), "--images", str(photos_dir),
-                   "--size", "32", "--batch", "2", "--steps", "3", "--quiet"])  # fmt: skip
+                   "--size", "32", "--batch", "2", "--steps", "3", "--lr-schedule", "cosine",
+                   "--quiet"])  # fmt: skip
     assert status == 0, capsys.readouterr().err
     trained = decoder.load_decoder(out)
     assert trained.record["command"].startswith("nst train-decoder relu1_1 -o d.safetensors")
     assert "--steps 3" in trained.record["command"]
+    assert "--lr-schedule cosine" in trained.record["command"]
+    assert trained.record["settings"]["schedule"] == "cosine"
     assert trained.record["settings"]["steps"] == 3 and trained.record["photos"] == [
         "p0.png", "p1.png"]  # fmt: skip
     assert main(["train-decoder", "relu1_1", "-o", str(tmp_path / "d.png")]) == 1

@@ -63,10 +63,11 @@ def test_train_paint_and_resume_end_to_end(tmp_path, capsys):
 def test_a_multi_style_model_paints_blends(tmp_path, capsys):
     model = tmp_path / "two.safetensors"
     code, _, err = run(["train-style", "swirls", "brick", "-o", model, *TRAIN,
-                        "--precision", "fp32"], capsys)  # fmt: skip
+                        "--precision", "fp32", "--lr-schedule", "cosine"], capsys)  # fmt: skip
     assert code == 0, err
     assert load_model(model).style_names == ["swirls", "brick"]
     assert load_model(model).record["loss"]["precision"] == "fp32"
+    assert load_model(model).record["settings"]["schedule"] == "cosine"
     outputs = {}
     for mix in ("1,0", "0,1", "0.5,0.5"):
         path = tmp_path / f"mix-{mix}.png"
@@ -98,6 +99,29 @@ def test_ctrl_c_in_training_says_where_it_stopped_in_one_line(tmp_path, capsys, 
     assert not (tmp_path / "m.safetensors").exists()
 
 
+def test_training_can_start_from_a_trained_model(tmp_path, capsys):
+    torch.manual_seed(0)
+    start = StyleNet(channels=4, blocks=1)  # not the default network: --from must be read
+    save_model(start, tmp_path / "start.safetensors", {"command": "the test's network"})
+    model = tmp_path / "on.safetensors"
+    code, _, err = run(["train-style", "swirls", "-o", model, *TRAIN, "--steps", "1", "--from",
+                        tmp_path / "start.safetensors"], capsys)  # fmt: skip
+    assert code == 0, err
+    trained = load_model(model)
+    assert trained.architecture() == start.architecture()
+    moved = [(a - b).abs().max() for a, b in zip(trained.parameters(), start.parameters(),
+                                                  strict=True)]  # fmt: skip
+    assert 0 < max(moved) <= 1.01e-3  # one Adam step of lr 1e-3 from the start's weights
+    assert trained.record["started_from"] == {
+        "model": str(tmp_path / "start.safetensors"), "record": {"command": "the test's network"}}
+    two = tmp_path / "two.safetensors"
+    save_model(StyleNet(styles=2, channels=4, blocks=0), two, {})
+    code, _, err = run(["train-style", "swirls", "-o", tmp_path / "x.safetensors", *TRAIN,
+                        "--from", two], capsys)  # fmt: skip
+    assert_one_line_error(code, err, "one painting per style")
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 def test_training_errors_are_one_line_and_write_nothing(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -108,6 +132,8 @@ def test_training_errors_are_one_line_and_write_nothing(tmp_path, capsys):
          "holds no images"),
         (["train-style", "swirls", "-o", tmp_path / "m.safetensors", "--resume"],
          "no checkpoint"),
+        (["train-style", "swirls", "-o", tmp_path / "m.safetensors", "--from",
+          tmp_path / "none.safetensors"], "not found"),
     ]  # fmt: skip
     for args, needle in cases:
         code, _, err = run([*args, "--arch", "vgg16", "--quiet"], capsys)

@@ -106,6 +106,59 @@ def test_resume_refuses_another_runs_checkpoint(random_vgg16, tmp_path):
         _train(random_vgg16, checkpoint=tmp_path / "none.safetensors", resume=True)
 
 
+@pytest.mark.parametrize("schedule", training.SCHEDULES)
+def test_each_step_moves_a_weight_by_that_steps_learning_rate(schedule):
+    """Under a constant gradient Adam moves a weight by its learning rate every step (m / √v
+    = 1), so the distance travelled is the sum of the schedule's rates: the loop reads it."""
+    settings = TrainSettings(steps=10, lr=0.1, schedule=schedule, log_every=100)
+    weight = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(weight.weight)
+    training.train(weight, lambda model, batch, step: (model.weight.sum(), {}),
+                   itertools.repeat(torch.zeros(1)), settings, progress=False)  # fmt: skip
+    rates = [settings.lr_at(step) for step in range(settings.steps)]
+    assert -float(weight.weight.detach()) == pytest.approx(sum(rates), rel=1e-4)
+    if schedule == "cosine":
+        assert rates[0] == 0.1 and rates == sorted(rates, reverse=True) and rates[-1] < 0.003
+    else:
+        assert rates == [0.1] * 10
+
+
+def test_a_cosine_run_resumes_on_its_schedule_and_only_with_its_steps(random_vgg16, tmp_path,
+                                                                      monkeypatch):  # fmt: skip
+    cosine = dataclasses.replace(TINY, schedule="cosine")
+    straight = _train(random_vgg16, cosine)
+    checkpoint = tmp_path / "run.safetensors"
+    original = fast_style.StyleLoss.__call__
+    with monkeypatch.context() as patched:
+        patched.setattr(fast_style.StyleLoss, "__call__", lambda self, model, batch, step:
+                        _InterruptAt(lambda *a: original(self, *a), 2, signal_it=False)(
+                            model, batch, step))  # fmt: skip
+        with pytest.raises(TrainingInterrupted):
+            _train(random_vgg16, cosine, checkpoint=checkpoint)
+    with pytest.raises(NSTError, match="steps"):  # another length: another schedule
+        _train(random_vgg16, dataclasses.replace(cosine, steps=6), checkpoint=checkpoint,
+               resume=True)  # fmt: skip
+    with pytest.raises(NSTError, match="schedule"):
+        _train(random_vgg16, checkpoint=checkpoint, resume=True)
+    resumed = _train(random_vgg16, cosine, checkpoint=checkpoint, resume=True)
+    assert _same(_weights(resumed), _weights(straight))
+
+
+def test_a_checkpoint_from_before_schedules_resumes_as_constant(random_vgg16, tmp_path):
+    from safetensors.torch import save_file
+
+    checkpoint = tmp_path / "run.safetensors"
+    _train(random_vgg16, dataclasses.replace(TINY, steps=2), checkpoint=checkpoint)
+    header, tensors = read_checkpoint(checkpoint)
+    del header["settings"]["schedule"]  # as written before the field existed
+    save_file(tensors, checkpoint, metadata={training.CHECKPOINT_KEY: json.dumps(header)})
+    with pytest.raises(NSTError, match="schedule"):
+        _train(random_vgg16, dataclasses.replace(TINY, schedule="cosine"),
+               checkpoint=checkpoint, resume=True)  # fmt: skip
+    _train(random_vgg16, checkpoint=checkpoint, resume=True)
+    assert read_checkpoint(checkpoint)[0]["step"] == TINY.steps
+
+
 class _InterruptAt:
     """A loss that stops the run at ``step``: by raising, or by a real SIGINT."""
 
@@ -159,7 +212,7 @@ def test_a_loss_that_becomes_nan_stops_with_advice():
 
 def test_every_train_setting_has_an_effect(random_vgg16, monkeypatch):
     changed = {"size": 48, "batch": 2, "steps": 3, "lr": 1e-2, "seed": 1, "checkpoint_every": 3,
-               "log_every": 2}  # fmt: skip
+               "log_every": 2, "schedule": "cosine"}  # fmt: skip
     assert set(changed) == {f.name for f in dataclasses.fields(TrainSettings)}
     base = dataclasses.replace(TINY, steps=2, checkpoint_every=1, log_every=1)
 
@@ -213,7 +266,8 @@ def test_every_loss_setting_changes_the_loss(random_vgg16, monkeypatch):
 
 
 def test_settings_refuse_impossible_values():
-    for bad in ({"steps": 0}, {"batch": 0}, {"lr": 0.0}, {"lr": float("nan")}, {"size": 2.5}):
+    for bad in ({"steps": 0}, {"batch": 0}, {"lr": 0.0}, {"lr": float("nan")}, {"size": 2.5},
+                {"schedule": "linear"}):
         with pytest.raises(NSTError):
             TrainSettings(**bad)
 
