@@ -315,12 +315,20 @@ def shipped_models() -> list[str]:
     return names
 
 
+def _steps_done(record: dict) -> list[int]:
+    """The steps of each run behind a model, first run first: a run started ``--from``
+    another model (``record["started_from"]``) adds its steps to that model's."""
+    parent = record.get("started_from", {}).get("record")
+    steps = record.get("steps", record.get("settings", {}).get("steps"))
+    return (_steps_done(parent) if parent else []) + ([int(steps)] if steps is not None else [])
+
+
 def describe(name: str) -> str:
     """One line for ``nst paint --list``: the name first, then its styles and training."""
     meta = read_metadata(MODELS_DIR / f"{name}{MODEL_SUFFIX}")
     record = meta.get("record", {})
-    settings = record.get("settings", {})
-    done = {"size": settings.get("size"), "steps": record.get("steps", settings.get("steps"))}
+    steps = "+".join(str(n) for n in _steps_done(record)) or None
+    done = {"size": record.get("settings", {}).get("size"), "steps": steps}
     trained = ", ".join(f"{key} {value}" for key, value in done.items() if value is not None)
     styles = ", ".join(meta.get("style_names", []))
     return f"{name}  styles: {styles}" + (f"  ({trained})" if trained else "")

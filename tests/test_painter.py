@@ -174,6 +174,11 @@ def test_describe_counts_the_steps_done_not_the_steps_asked(tmp_path, monkeypatc
     save_model(StyleNet(channels=4, blocks=0), tmp_path / "early.safetensors",
                {"settings": {"size": 256, "steps": 4000}, "steps": 550})  # fmt: skip
     assert painter.describe("early").endswith("(size 256, steps 550)")
+    first = {"settings": {"size": 256, "steps": 4000}, "steps": 4000}
+    save_model(StyleNet(channels=4, blocks=0), tmp_path / "on.safetensors",
+               {"settings": {"size": 256, "steps": 400}, "steps": 400,
+                "started_from": {"model": "early", "record": first}})  # fmt: skip
+    assert painter.describe("on").endswith("(size 256, steps 4000+400)")  # --from: both runs
 
 
 def _set_kind(path, kind: str) -> None:
