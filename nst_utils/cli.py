@@ -714,12 +714,12 @@ def cmd_train_style(args) -> None:
     settings = training.TrainSettings(size=args.size, batch=args.batch, steps=args.steps,
                                       lr=args.lr, schedule=args.lr_schedule, seed=args.seed,
                                       checkpoint_every=args.checkpoint_every)  # fmt: skip
+    start = load_model(args.start_from).requires_grad_(True) if args.start_from else None
     device = training.device() if args.device is None else _device(args.device)
     net = _vgg_for(args, device)
     loss_settings = Settings().updated(content_weight=args.content_weight,
                                        style_weight=args.style_weight, tv_weight=args.tv_weight,
                                        precision=resolve_precision(args.precision, device))
-    start = load_model(args.start_from).requires_grad_(True) if args.start_from else None
     began = time.perf_counter()
     try:
         model = fast_style.train_style(

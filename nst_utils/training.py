@@ -14,9 +14,8 @@ where ``loss_fn(model, batch, step) -> (loss, numbers)`` decides what :math:`\el
   the data stream is asked to start there too, so a resumed run takes the same steps as an
   uninterrupted one.
 * **Learning rate**: constant, or decayed along a half cosine to zero at the last step
-  (``schedule="cosine"``, :meth:`TrainSettings.lr_at`); with a constant rate the loss of
-  photos the network has not seen swings between checkpoints (BENCHMARKS.md, "Shipped style
-  networks"), and a decaying one lets the last steps settle.
+  (``schedule="cosine"``, :meth:`TrainSettings.lr_at`), so that a run ends on weights that
+  have stopped moving; BENCHMARKS.md ("400 more steps, three ways") compares the two.
 * **Ctrl-C** asks the loop to stop after the step in progress (a second Ctrl-C stops at
   once); the checkpoint is written and :class:`TrainingInterrupted` (a
   ``KeyboardInterrupt``) says where.
