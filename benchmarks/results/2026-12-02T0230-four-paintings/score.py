@@ -1,13 +1,14 @@
 """The multi-style model before and after its continued training, on the held-out photos.
 
-For each model given (a shipped name, a model file, or a training checkpoint), each of its
+For each model given (a shipped name or a model file), each of its
 styles and each held-out photo: the network's picture at 256 px (one pass, that style alone)
 and its total loss under the default settings (``nst score``'s objective against that style's
 painting). Writes ``score.json`` and one sheet per model (``<label>.png``: a row per photo, a
 column per style) beside this file.
 
 Usage, from the repository root:
-``python benchmarks/results/<this folder>/score.py LABEL=MODEL [LABEL=MODEL ...]``
+``python benchmarks/results/<this folder>/score.py LABEL=MODEL [LABEL=MODEL ...]``; the
+recorded run was ``before=four_paintings`` (the interim file) ``after=<the new run's file>``.
 """
 
 import json
@@ -18,25 +19,13 @@ import nst_utils  # noqa: F401  (before torch, as the kit's entry points)
 from nst_utils.fast_style import paint
 from nst_utils.figures import image_grid
 from nst_utils.images import load_image
-from nst_utils.painter import StyleNet, load_model, style_mix
+from nst_utils.painter import load_model, style_mix
 from nst_utils.photos import HELD_OUT_PHOTOS
 from nst_utils.pipeline import score
-from nst_utils.training import read_checkpoint
 from nst_utils.vgg import load_vgg
 
 SIZE = 256
 HERE = Path(__file__).parent
-
-
-def load(name: str) -> StyleNet:
-    """A shipped model or model file, or the weights of a training checkpoint."""
-    if not name.endswith(".checkpoint.safetensors"):
-        return load_model(name)
-    header, tensors = read_checkpoint(name)
-    model = StyleNet(**header["meta"]["architecture"])
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    model.style_names = header["meta"]["styles"]
-    return model.eval()
 
 
 def main(pairs: list[str]) -> None:
@@ -44,7 +33,7 @@ def main(pairs: list[str]) -> None:
     rows = []
     for pair in pairs:
         label, name = pair.split("=", 1)
-        model = load(name)
+        model = load_model(name)
         sheet, captions = [], []
         for photo in HELD_OUT_PHOTOS:
             picture = load_image(photo, SIZE)
