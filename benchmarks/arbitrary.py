@@ -1,12 +1,12 @@
 """``python -m benchmarks.arbitrary [--quick] [--out benchmarks/results]``: notebook 08's numbers.
 
 Three measurements of the one-pass methods (AdaIN, multi-level WCT through the shipped
-decoders, :mod:`nst_utils.decoder`) against the paper's optimisation:
+decoders, :mod:`nst_utils.networks.decoder`) against the paper's optimisation:
 
 1. **reconstruction**: each shipped decoder's PSNR on the held-out photos
-   (:data:`nst_utils.photos.HELD_OUT_PHOTOS`, never used in training), at 256 px;
+   (:data:`nst_utils.networks.photos.HELD_OUT_PHOTOS`, never used in training), at 256 px;
 2. **statistics**: the relative error of the per-channel mean and standard deviation
-   (:func:`nst_utils.arbitrary.statistics_error`) of each result against the painting, at
+   (:func:`nst_utils.networks.arbitrary.statistics_error`) of each result against the painting, at
    ``relu1_1`` … ``relu4_1`` of the Caffe VGG-19, for every held-out photo × every painting,
    with the photo itself as the baseline; and the paper's loss of each result (default
    settings: what ``nst score`` prints);
@@ -32,12 +32,12 @@ import nst_utils  # noqa: F401  (first: it sets OpenMP's waiting before torch st
 # isort: split
 import torch
 
-from nst_utils import arbitrary, decoder, photos
-from nst_utils.examples import load_example
-from nst_utils.images import load_image
-from nst_utils.objective import build_objective
-from nst_utils.pipeline import Settings, stylize
-from nst_utils.vgg import load_vgg
+from nst_utils.assets.examples import load_example
+from nst_utils.assets.images import load_image
+from nst_utils.networks import arbitrary, decoder, photos
+from nst_utils.paper.objective import build_objective
+from nst_utils.paper.pipeline import Settings, stylize
+from nst_utils.paper.vgg import load_vgg
 
 from .common import interleaved, machine
 

@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.before_after --base DIR [--rounds 3] [--sizes 256,512]``
 
-The redesign moved every speed trick into ``nst_utils.speed``; its budget is that the
+The redesign moved every speed trick into ``nst_utils.engine.speed``; its budget is that the
 per-iteration overhead over a bare forward+backward rises by at most 2 points. Two versions of
 a package cannot share a process, so each round runs one fresh process per checkout (``DIR``,
 the version before, and this one), alternating, and each process measures *full* and *bare*
@@ -42,10 +42,10 @@ def _worker(sizes: list[int]) -> dict:
     import torch
     from PIL import Image
 
-    from nst_utils.vgg import load_vgg
+    from nst_utils.paper.vgg import load_vgg
 
     try:  # this checkout: the speed module
-        from nst_utils import speed
+        from nst_utils.engine import speed
 
         speed.keep_freed_memory()
 
@@ -76,7 +76,7 @@ def _worker(sizes: list[int]) -> dict:
 
 def _overhead(net, layout, content, style, reps: int) -> dict:
     """Median seconds of full and bare, alternated ``reps`` times, and full/bare - 1."""
-    from nst_utils.objective import build_objective
+    from nst_utils.paper.objective import build_objective
 
     objective = build_objective(net, content, style)
     x = content.clone().requires_grad_(True)

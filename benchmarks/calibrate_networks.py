@@ -4,7 +4,7 @@ Calibrates the default style weight β (α = 1) of the Caffe VGG-19 against VGG-
 the same ``nst stylize`` command paints to a comparable degree on both networks. The result
 is a **ratio** :math:`\rho = \beta_{caffe} / \beta_{vgg16}`: it depends on the networks' loss
 scales, not on the optimiser, so it should survive a change of optimiser; the default is
-:math:`\beta_{caffe} = \rho \cdot \beta_{vgg16}` (``nst_utils.objective.STYLE_WEIGHTS``).
+:math:`\beta_{caffe} = \rho \cdot \beta_{vgg16}` (``nst_utils.paper.objective.STYLE_WEIGHTS``).
 
 Two estimates, on four content × painting pairs (bundled photos, ``$NST_EXAMPLES_DIR``'s
 paintings), square images at ``--size`` px, the kit's default layers and loss normalisation:
@@ -52,8 +52,8 @@ from pathlib import Path
 
 import torch
 
-from nst_utils.objective import STYLE_WEIGHTS, build_objective
-from nst_utils.pipeline import Settings, stylize
+from nst_utils.paper.objective import STYLE_WEIGHTS, build_objective
+from nst_utils.paper.pipeline import Settings, stylize
 
 from .common import load_net, machine, square_image
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from nst_utils.images import load_image, resize
-from nst_utils.layers import BLOCK_DEPTHS
-from nst_utils.objective import STYLE_LAYERS
-from nst_utils.vgg import BLOCK_CHANNELS
+from nst_utils.assets.images import load_image, resize
+from nst_utils.paper.layers import BLOCK_DEPTHS
+from nst_utils.paper.objective import STYLE_LAYERS
+from nst_utils.paper.vgg import BLOCK_CHANNELS
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT_IMAGE = ROOT / "data" / "chelsea.jpg"
@@ -62,7 +62,8 @@ def machine() -> dict:
 
 def square_image(source, size: int) -> torch.Tensor:
     """``(1, 3, size, size)`` in ``[0, 1]``: the kit's loader, then its one filter to a square
-    (so "512 px" means 512 x 512). ``source``: anything :func:`nst_utils.images.load_image` takes.
+    (so "512 px" means 512 x 512). ``source``: anything :func:`nst_utils.assets.images.load_image`
+    takes.
     """
     return resize(load_image(source), (size, size))
 
@@ -73,7 +74,7 @@ def images(size: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def load_net(arch: str = "vgg16", *, real: bool = True, pooling: str = "max"):
     """The kit's VGG on the CPU; random weights when ``real`` is False (timing only)."""
-    from nst_utils.vgg import VGGFeatures, load_vgg
+    from nst_utils.paper.vgg import VGGFeatures, load_vgg
 
     if real:
         return load_vgg(arch, pooling=pooling, device="cpu", verbose=False)
@@ -111,8 +112,8 @@ def summarize(samples: dict[str, list[float]]) -> dict:
 def glibc_default_allocator():
     """Within: glibc's own thresholds (their steady state), as in a process that has not run
     the kit's engine; afterwards the engine's setting again
-    (:func:`nst_utils.speed.keep_freed_memory`)."""
-    from nst_utils import speed
+    (:func:`nst_utils.engine.speed.keep_freed_memory`)."""
+    from nst_utils.engine import speed
 
     speed.set_thresholds(*speed.GLIBC_DEFAULT_STEADY_STATE)
     try:

@@ -6,7 +6,8 @@ A class rarely has a machine per kernel, so ``n`` style-transfer runs are starte
 * ``default``: ``GOMP_SPINCOUNT=300000``, libgomp's built-in default (a waiting thread spins
   about 3 ms before it sleeps); the kit respects it as the user's choice, so this is the
   behaviour before the kit chose one;
-* ``kit``: nothing set, so :mod:`nst_utils.openmp` chooses (:data:`~nst_utils.openmp.SPIN_COUNT`);
+* ``kit``: nothing set, so :mod:`nst_utils.engine.openmp` chooses
+(:data:`~nst_utils.engine.openmp.SPIN_COUNT`);
 * ``passive``: ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep at once), for reference.
 
 In one process too (``in_process``): ``n`` threads each running its own optimisation, as the
@@ -59,10 +60,10 @@ def policy_environment(policy: str) -> dict[str, str]:
 def worker(size: int, steps: int, barrier: Path, index: int, count: int) -> dict:
     """One run: load, wait until all ``count`` workers are loaded, optimise, report."""
     import nst_utils  # noqa: F401  (first: it chooses OpenMP's waiting before torch starts)
-    from nst_utils.images import load_image
-    from nst_utils.openmp import wait_settings
-    from nst_utils.pipeline import Settings, stylize
-    from nst_utils.vgg import load_vgg
+    from nst_utils.assets.images import load_image
+    from nst_utils.engine.openmp import wait_settings
+    from nst_utils.paper.pipeline import Settings, stylize
+    from nst_utils.paper.vgg import load_vgg
 
     net = load_vgg(device="cpu", verbose=False)
     content, style = load_image(CONTENT, size), load_image(STYLE, size)
@@ -86,11 +87,11 @@ def alternating_worker(size: int, steps: int, turns: Path, index: int, count: in
     has the machine alone.
     """
     import nst_utils  # noqa: F401  (first: it chooses OpenMP's waiting before torch starts)
-    from nst_utils.files import atomic_write
-    from nst_utils.images import load_image
-    from nst_utils.openmp import wait_settings
-    from nst_utils.pipeline import Settings, stylize
-    from nst_utils.vgg import load_vgg
+    from nst_utils.assets.files import atomic_write
+    from nst_utils.assets.images import load_image
+    from nst_utils.engine.openmp import wait_settings
+    from nst_utils.paper.pipeline import Settings, stylize
+    from nst_utils.paper.vgg import load_vgg
 
     net = load_vgg(device="cpu", verbose=False)
     content, style = load_image(CONTENT, size), load_image(STYLE, size)
@@ -145,10 +146,10 @@ def threaded_worker(size: int, steps: int, count: int) -> dict:
     import threading
 
     import nst_utils  # noqa: F401  (first: it chooses OpenMP's waiting before torch starts)
-    from nst_utils.images import load_image
-    from nst_utils.openmp import wait_settings
-    from nst_utils.pipeline import Settings, stylize
-    from nst_utils.vgg import load_vgg
+    from nst_utils.assets.images import load_image
+    from nst_utils.engine.openmp import wait_settings
+    from nst_utils.paper.pipeline import Settings, stylize
+    from nst_utils.paper.vgg import load_vgg
 
     net = load_vgg(device="cpu", verbose=False)
     content, style = load_image(CONTENT, size), load_image(STYLE, size)

@@ -19,14 +19,14 @@ measurements, in one process:
 2. **The command, end to end**: one ``nst paint`` process at 256 px (Python and torch
    start-up, the model read, the picture read and written), timed from outside, next to the
    forward pass alone.
-3. **Training**: ``steps`` steps of :func:`nst_utils.training.train` with the paper's loss
-   (:mod:`nst_utils.fast_style`) on crops of the bundled photos at each training size, in
+3. **Training**: ``steps`` steps of :func:`nst_utils.networks.training.train` with the paper's loss
+   (:mod:`nst_utils.networks.fast_style`) on crops of the bundled photos at each training size, in
    fp32 and, where the processor has native bfloat16, in bf16 (``nst train-style``'s
    default there), the two precisions alternating ``train_rounds`` times; images per second
    from the median step (each run's first, warm-up step left out).
 
 The style network is a shipped model when there is one (by name), else an untrained
-:class:`~nst_utils.painter.StyleNet` of the default architecture: a forward pass costs the
+:class:`~nst_utils.networks.painter.StyleNet` of the default architecture: a forward pass costs the
 same whatever the weights.
 """
 
@@ -62,7 +62,7 @@ QUICK = {"sizes": (64, 128), "rounds": 2, "paint_reps": 2, "reference_size": 64,
 
 def style_network(name: str | None = None):
     """``(net, label)``: the named or first shipped single-style model, else an untrained one."""
-    from nst_utils import painter
+    from nst_utils.networks import painter
 
     shipped = painter.shipped_models()
     if name is None:
@@ -73,15 +73,15 @@ def style_network(name: str | None = None):
 
 
 def paint(net, photo: torch.Tensor) -> torch.Tensor:
-    """One forward pass, as ``nst paint`` runs it (:func:`nst_utils.fast_style.paint`)."""
-    from nst_utils import fast_style
+    """One forward pass, as ``nst paint`` runs it (:func:`nst_utils.networks.fast_style.paint`)."""
+    from nst_utils.networks import fast_style
 
     return fast_style.paint(net, photo)
 
 
 def stylize_once(vgg, content: torch.Tensor, style: torch.Tensor, steps: int) -> dict:
     """``steps`` iterations of ``nst stylize``'s optimisation: wall time, per iteration."""
-    from nst_utils.pipeline import Settings, stylize
+    from nst_utils.paper.pipeline import Settings, stylize
 
     settings = Settings(steps=steps, precision=STYLIZE_PRECISION)
     t0 = time.perf_counter()
@@ -142,8 +142,8 @@ def measure_size(net, vgg, size: int, *, rounds: int, paint_reps: int, stylize_s
 
 def measure_command(net, size: int, log=print) -> dict:
     """Wall time of one ``nst paint`` process at ``size`` px, from outside."""
-    from nst_utils import painter
-    from nst_utils.images import save_image
+    from nst_utils.assets.images import save_image
+    from nst_utils.networks import painter
 
     with tempfile.TemporaryDirectory() as tmp:
         model, photo, out = Path(tmp) / "model.safetensors", Path(tmp) / "photo.png", \
@@ -164,9 +164,9 @@ def measure_command(net, size: int, log=print) -> dict:
 
 def measure_training(vgg, size: int, batch: int, steps: int, precision: str = "fp32",
                      log=print) -> dict:  # fmt: skip
-    """Images per second of :func:`nst_utils.training.train` on the paper's loss."""
-    from nst_utils import fast_style, painter, photos, training
-    from nst_utils.pipeline import Settings
+    """Images per second of :func:`nst_utils.networks.training.train` on the paper's loss."""
+    from nst_utils.networks import fast_style, painter, photos, training
+    from nst_utils.paper.pipeline import Settings
 
     style = load_image(STYLE_IMAGE, size)
     loss_fn = fast_style.StyleLoss(vgg, [style], Settings(precision=precision))
@@ -190,7 +190,7 @@ def measure_training(vgg, size: int, batch: int, steps: int, precision: str = "f
 
 def training_precisions(device: str = "cpu") -> tuple[str, ...]:
     """fp32, and bf16 where it is native (what ``nst train-style`` then uses by default)."""
-    from nst_utils.optimize import recommended_precision
+    from nst_utils.paper.optimize import recommended_precision
 
     return ("fp32", "bf16") if recommended_precision(device) == "bf16" else ("fp32",)
 
@@ -214,7 +214,7 @@ def measure_all_training(vgg, cfg: dict, log=print) -> list[dict]:
 def measure(config: dict | None = None, *, real: bool = True, model: str | None = None,
             log=print) -> dict:
     """Every measurement of this part, with ``config`` (default :data:`FULL`)."""
-    from nst_utils.vgg import VGGFeatures, load_vgg
+    from nst_utils.paper.vgg import VGGFeatures, load_vgg
 
     cfg = FULL if config is None else config
     if real:

@@ -3,10 +3,10 @@
 ``python -m benchmarks.fast_quality [--models NAME_OR_FILE,...] [--size 256] [--iterations 300]``
 
 For every single-style model (the shipped ones by default) and every held-out photo
-(:data:`nst_utils.photos.HELD_OUT_PHOTOS`, never seen in training):
+(:data:`nst_utils.networks.photos.HELD_OUT_PHOTOS`, never seen in training):
 
 1. the network paints the photo at ``--size`` (longest side) in one pass, and
-   :func:`nst_utils.pipeline.score` gives its total loss under the default settings;
+   :func:`nst_utils.paper.pipeline.score` gives its total loss under the default settings;
 2. the paper's optimisation (L-BFGS from the content image, the same objective and size) runs
    ``--iterations`` iterations; its loss after 50 iterations is the bar (the level Johnson et
    al. report for their networks), and the *equivalent iterations* of the network are the
@@ -26,13 +26,13 @@ import json
 from pathlib import Path
 
 import nst_utils  # noqa: F401  (before torch, as the kit's entry points do)
-from nst_utils.fast_style import paint
-from nst_utils.images import load_image, save_image
-from nst_utils.optimize import iterations_to_reach
-from nst_utils.painter import load_model, shipped_models
-from nst_utils.photos import HELD_OUT_PHOTOS
-from nst_utils.pipeline import Settings, score, stylize
-from nst_utils.vgg import load_vgg
+from nst_utils.assets.images import load_image, save_image
+from nst_utils.networks.fast_style import paint
+from nst_utils.networks.painter import load_model, shipped_models
+from nst_utils.networks.photos import HELD_OUT_PHOTOS
+from nst_utils.paper.optimize import iterations_to_reach
+from nst_utils.paper.pipeline import Settings, score, stylize
+from nst_utils.paper.vgg import load_vgg
 
 from .common import ROOT, machine
 

@@ -8,7 +8,7 @@ only. The *full* pass is the kit's objective (content relu4_2, style relu1_1 …
 
 Each comparison is its own interleaved group (A, B, A, B, ...; see ``GROUPS``), so that a ratio
 is only ever taken between runs that alternated with each other. *Bare* and *full* both run
-through :mod:`nst_utils.speed`'s memory layout. What each trick of that module is worth:
+through :mod:`nst_utils.engine.speed`'s memory layout. What each trick of that module is worth:
 
 * ``written``: the objective with ``fast = False``: the formulas of ``losses``/``objective`` as
   written, none of the speed module's tricks in the pass (the process keeps its memory
@@ -18,13 +18,13 @@ through :mod:`nst_utils.speed`'s memory layout. What each trick of that module i
 * ``bf16``: the engine's ``precision="bf16"`` autocast (Gram matrices and losses in fp32);
 * ``nosync``: the full objective without the per-iteration ``.item()``;
 * ``matmul_gram``: the fused style term with every Gram product as a matrix multiply, none
-  as a 1×1 convolution (``nst_utils.speed.CONVOLUTION_MIN_POSITIONS``);
+  as a 1×1 convolution (``nst_utils.engine.speed.CONVOLUTION_MIN_POSITIONS``);
 * ``products_only``: not a candidate but a floor: the style nodes replaced by ones that do
   nothing but the two products per layer (the Gram matrix forward, the gradient product
   backward, by the engine's own routes) and return no loss, so that the overhead left is
   that of the products, the content loss and the autograd nodes alone;
 * ``default_allocator``: the full objective with glibc's own allocator thresholds instead of
-  the engine's (``nst_utils.speed.keep_freed_memory``), switching before every timed call and
+  the engine's (``nst_utils.engine.speed.keep_freed_memory``), switching before every timed call and
   running one untimed call after each switch. A lower bound: the heap the engine's setting
   built up stays in the process, so fewer blocks are faulted in again than in a process that
   never had it; part 4 compares fresh processes.
@@ -40,9 +40,9 @@ import time
 
 import torch
 
-from nst_utils import speed
-from nst_utils.objective import build_objective
-from nst_utils.optimize import autocast
+from nst_utils.engine import speed
+from nst_utils.paper.objective import build_objective
+from nst_utils.paper.optimize import autocast
 
 from .common import (
     DEEPEST,

@@ -7,7 +7,7 @@ iteration (one forward + backward pass each; an iteration is one L-BFGS step wit
 search), and the loss of the returned, clipped image over the loss the optimiser ended on.
 Variants (run one after the other; counts do not depend on the machine's load):
 
-* ``engine``: as shipped (pixels clipped only past :data:`~nst_utils.optimize.PIXEL_SLACK`);
+* ``engine``: as shipped (pixels clipped only past :data:`~nst_utils.paper.optimize.PIXEL_SLACK`);
 * ``noclip``: never clipped during the run (only the returned image);
 * ``slackX``: clipped past ``X`` instead (e.g. ``slack0.2``).
 
@@ -24,11 +24,11 @@ import nst_utils  # noqa: F401  (first: OpenMP's waiting is chosen before torch 
 # isort: split
 import torch
 
-from nst_utils import optimize as engine
-from nst_utils.images import load_image, match_size
-from nst_utils.objective import STYLE_LAYERS, build_objective
-from nst_utils.optimize import initial_image, optimize
-from nst_utils.vgg import load_vgg
+from nst_utils.assets.images import load_image, match_size
+from nst_utils.paper import optimize as engine
+from nst_utils.paper.objective import STYLE_LAYERS, build_objective
+from nst_utils.paper.optimize import initial_image, optimize
+from nst_utils.paper.vgg import load_vgg
 
 
 def experiments(net, photo, painting) -> dict:

@@ -8,7 +8,7 @@ runs ``steps`` iterations of style transfer at ``size`` x ``size`` from the cont
 ``--scales 256,512,1024`` runs coarse-to-fine (:func:`nst_utils.multiscale.stylize_multiscale`)
 instead. The projected class run is set-up plus 300 times the median iteration.
 
-Each row also carries the kit's estimate of the peak (:func:`nst_utils.memory.estimate_peak`,
+Each row also carries the kit's estimate of the peak (:func:`nst_utils.engine.memory.estimate_peak`,
 what ``nst stylize --dry-run`` prints) added to the process's memory before the network was
 loaded, so BENCHMARKS.md can compare estimate and measurement.
 """
@@ -42,8 +42,8 @@ def _status_mb(field: str) -> float | None:
 def estimated_peak_mb(net, sizes: list[int], steps: int, precision: str, before_mb: float
                       ) -> float:
     """The kit's estimate of this run's peak: memory before loading plus the run's estimate."""
-    from nst_utils.memory import MB, estimate_peak
-    from nst_utils.objective import CONTENT_LAYERS, STYLE_LAYERS
+    from nst_utils.engine.memory import MB, estimate_peak
+    from nst_utils.paper.objective import CONTENT_LAYERS, STYLE_LAYERS
 
     estimate = estimate_peak(net, [(s, s) for s in sizes], (*CONTENT_LAYERS, *STYLE_LAYERS),
                              steps=steps, precision=precision)
@@ -54,8 +54,8 @@ def child(size: int, steps: int, precision: str, scales: list[int] | None, real:
           inplace_relu: bool = True) -> dict:
     import torch
 
-    from nst_utils.objective import build_objective
-    from nst_utils.optimize import optimize
+    from nst_utils.paper.objective import build_objective
+    from nst_utils.paper.optimize import optimize
 
     from .common import images, load_net
 
@@ -68,7 +68,7 @@ def child(size: int, steps: int, precision: str, scales: list[int] | None, real:
     after_load = _status_mb("VmRSS")
     t0 = time.perf_counter()
     if scales:
-        from nst_utils.pipeline import Settings, stylize
+        from nst_utils.paper.pipeline import Settings, stylize
 
         settings = Settings(size=scales[-1], coarse_sizes=tuple(scales[:-1]), steps=steps,
                             precision=precision)  # fmt: skip

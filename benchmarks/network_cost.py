@@ -13,7 +13,7 @@ import json
 
 import torch
 
-from nst_utils.objective import build_objective
+from nst_utils.paper.objective import build_objective
 
 from .common import images, interleaved, iteration_flops, load_net, ratio
 

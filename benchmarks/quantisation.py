@@ -33,11 +33,11 @@ from pathlib import Path
 
 import torch
 
-from nst_utils import weights
-from nst_utils.layers import conv_layer_names
-from nst_utils.losses import gram_matrix
-from nst_utils.objective import build_objective
-from nst_utils.pipeline import Settings, stylize
+from nst_utils.assets import weights
+from nst_utils.paper.layers import conv_layer_names
+from nst_utils.paper.losses import gram_matrix
+from nst_utils.paper.objective import build_objective
+from nst_utils.paper.pipeline import Settings, stylize
 
 from .common import load_net, machine, square_image
 

@@ -16,7 +16,7 @@ copied):
 
 For a fair comparison everything else is the kit's: the same VGG weights and normalisation,
 the same layers (content relu4_2, style relu1_1 … relu5_1), the kit's loss definitions
-(:func:`~nst_utils.losses.content_loss` with the kit's normalisation, :math:`E_l` with
+(:func:`~nst_utils.paper.losses.content_loss` with the kit's normalisation, :math:`E_l` with
 :math:`w_l = 1/5`, :math:`\\beta = 100`), the same size and initialisation (the content image).
 """
 
@@ -28,8 +28,8 @@ import time
 import torch
 from torch import nn, optim
 
-from nst_utils.losses import content_loss, gram_matrix, style_layer_loss
-from nst_utils.vgg import VGGFeatures
+from nst_utils.paper.losses import content_loss, gram_matrix, style_layer_loss
+from nst_utils.paper.vgg import VGGFeatures
 
 
 class Normalization(nn.Module):

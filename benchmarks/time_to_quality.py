@@ -22,9 +22,9 @@ import time
 
 import torch
 
-from nst_utils.objective import build_objective
-from nst_utils.optimize import PRECISIONS, StopOptimization, optimize
-from nst_utils.pipeline import Settings, run
+from nst_utils.paper.objective import build_objective
+from nst_utils.paper.optimize import PRECISIONS, StopOptimization, optimize
+from nst_utils.paper.pipeline import Settings, run
 
 from .common import glibc_default_allocator, images
 from .reference_tutorial import run_style_transfer

@@ -1,6 +1,7 @@
 r"""``python -m benchmarks.video [--frames 16] [--size 128] [--steps 20] [--model M]``.
 
-Video (issue 17): each way of painting the synthetic clip (:func:`nst_utils.video.synthetic_clip`,
+Video (issue 17): each way of painting the synthetic clip
+(:func:`nst_utils.video.clips.synthetic_clip`,
 the Chelsea photo, exact flow), measured by Lai et al.'s masked warping error (flicker), frames
 per second, and the mean style loss of its frames (``pipeline.score``, the paper's objective at
 default settings). Methods: ``optimize`` (frame by frame), ``temporal`` (Ruder et al., at
@@ -8,7 +9,7 @@ default settings). Methods: ``optimize`` (frame by frame), ``temporal`` (Ruder e
 network: ``--model``, else the first shipped one, else left out) and ``blend`` (the fast frames,
 else the optimised ones, blended along the flow). Run the timings alone: ``cpu-timing``.
 
-Writes ``<out>/<start>-<host>-video.json`` and ``.md`` (also printed).
+Writes ``<out>/<start>-<host>-clips.json`` and ``.md`` (also printed).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from pathlib import Path
 import nst_utils  # noqa: F401  (first: OpenMP's waiting, before torch starts)
 
 # isort: split
-from nst_utils import painter, temporal, video
-from nst_utils.examples import load_example
-from nst_utils.pipeline import Settings
-from nst_utils.vgg import load_vgg
+from nst_utils.assets.examples import load_example
+from nst_utils.networks import painter
+from nst_utils.paper.pipeline import Settings
+from nst_utils.paper.vgg import load_vgg
+from nst_utils.video import clips, temporal
 
 from .common import machine
 
@@ -33,7 +35,7 @@ from .common import machine
 def measure(frames: int, size: int, steps: int, model_name: str | None, sweep: bool) -> dict:
     net = load_vgg("vgg16", device="cpu", verbose=False)
     style, style_name = load_example("starry_night", 256, fallback="swirls")
-    clip = video.synthetic_clip("chelsea", frames=frames, size=size)
+    clip = clips.synthetic_clip("chelsea", frames=frames, size=size)
     settings = Settings(steps=steps)
     painted = {}
     for method in ("optimize", "temporal"):

@@ -42,9 +42,9 @@ Modules, in the order of the paper's method section:
 ================  =========================================================================
 
 Importing ``nst_utils`` (before torch) bounds how long torch's idle threads spin
-(:mod:`nst_utils.openmp`): fair speed when several runs share the CPU.
+(:mod:`nst_utils.engine.openmp`): fair speed when several runs share the CPU.
 """
 
-from . import openmp  # noqa: F401  (first: OpenMP reads its settings when torch loads)
+from .engine import openmp  # noqa: F401  (first: OpenMP reads its settings when torch loads)
 
 __version__ = "0.1.0"

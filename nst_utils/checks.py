@@ -4,8 +4,8 @@ Importing torch takes a second or two, loading a network more. Every mistake tha
 arguments alone reveal (an unknown choice, an output path that cannot be written, sizes that
 leave no position at the deepest layer) is therefore checked by this module, which imports
 neither torch nor the network, so the ``nst`` command reports it in a fraction of a second.
-The modules that use these names (:mod:`~nst_utils.optimize`, :mod:`~nst_utils.vgg`,
-:mod:`~nst_utils.images`, :mod:`~nst_utils.pipeline`) import them from here.
+The modules that use these names (:mod:`~nst_utils.paper.optimize`, :mod:`~nst_utils.paper.vgg`,
+:mod:`~nst_utils.assets.images`, :mod:`~nst_utils.paper.pipeline`) import them from here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .errors import NSTError
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "style", "noise")
-#: ``fp32`` everywhere, or ``bf16`` for the network's arithmetic (:mod:`nst_utils.optimize`).
+#: ``fp32`` everywhere, or ``bf16`` for the network's arithmetic (:mod:`nst_utils.paper.optimize`).
 PRECISIONS = ("fp32", "bf16")
 #: ``max`` (what VGG was trained with) or ``avg`` (the paper's choice).
 POOLINGS = ("max", "avg")
@@ -28,7 +28,7 @@ POOLINGS = ("max", "avg")
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 #: The smallest shorter side of an image: four 2×2 poolings still leave one position.
 MIN_SIZE = 16
-#: How ``nst video`` paints (:mod:`nst_utils.temporal`), and ``blend``'s default share.
+#: How ``nst video`` paints (:mod:`nst_utils.video.temporal`), and ``blend``'s default share.
 VIDEO_METHODS = ("optimize", "temporal", "fast", "blend")
 BLEND = 0.7
 #: ``IN`` of ``nst video`` may be ``synthetic:<photo>``: the synthetic clip over that photo.

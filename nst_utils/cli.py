@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import NSTError
-from .layers import ARCHS, CONTENT_LAYERS, STYLE_LAYERS
+from .paper.layers import ARCHS, CONTENT_LAYERS, STYLE_LAYERS
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -142,11 +142,12 @@ def _add_run_options(
     )  # fmt: skip
 
 
-#: ``nst_utils.decoder.LAYERS`` and ``nst_utils.arbitrary.METHODS``, named here so that the
+#: ``nst_utils.networks.decoder.LAYERS`` and ``nst_utils.networks.arbitrary.METHODS``, named here
+#: so that the
 #: parser needs no torch (a test checks that they agree).
 DECODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 ANY_STYLE_METHODS = ("adain", "wct")
-#: ``nst_utils.training.SCHEDULES``, for the same reason.
+#: ``nst_utils.networks.training.SCHEDULES``, for the same reason.
 LR_SCHEDULES = ("constant", "cosine")
 
 
@@ -289,16 +290,17 @@ def _prepare(args, inputs: dict[str, Path], scales: list[int], layers_of):
     that need no torch (paths, layer names) before torch is even imported.
     """
     from .checks import check_output_path
-    from .layers import ARCHS, check_layers
+    from .paper.layers import ARCHS, check_layers
 
     check_output_path(args.output, protect=inputs.values())
     layers_of(lambda names: check_layers(args.arch or ARCHS[0], names))  # VGG-19's: all names
 
-    from . import config, memory
-    from .images import probe_size
-    from .optimize import resolve_precision
-    from .vgg import load_vgg
-    from .weights import resolve_arch
+    from . import config
+    from .assets.images import probe_size
+    from .assets.weights import resolve_arch
+    from .engine import memory
+    from .paper.optimize import resolve_precision
+    from .paper.vgg import load_vgg
 
     device = config.default_device() if args.device is None else _device(args.device)
     choice = resolve_arch(args.arch)
@@ -318,16 +320,16 @@ def _prepare(args, inputs: dict[str, Path], scales: list[int], layers_of):
         print(choice.notice)
     net = load_vgg(choice.arch, args.pooling, device, verbose=False)
     if getattr(args, "rescaled_vgg", False):
-        from .rescale import rescaled_vgg
+        from .beyond.rescale import rescaled_vgg
 
         net = rescaled_vgg(net)
     return net, device
 
 
 def _settings(args, scales: list[int], **fields):
-    """The run's :class:`~nst_utils.pipeline.Settings` from the options common to every
+    """The run's :class:`~nst_utils.paper.pipeline.Settings` from the options common to every
     command, and ``fields`` (``None`` values keep the defaults)."""
-    from .pipeline import Settings
+    from .paper.pipeline import Settings
 
     settings = Settings(
         size=scales[-1], coarse_sizes=tuple(scales[:-1]), steps=args.steps, init=args.init,
@@ -338,7 +340,7 @@ def _settings(args, scales: list[int], **fields):
 
 def _print_plan(args, inputs, arch, device, precision, sizes, layers, estimate) -> None:
     """``--dry-run``: what would run and whether it fits; raises :class:`_DryRun`."""
-    from . import memory
+    from .engine import memory
 
     room, what = memory.available(device)
     fits = estimate.total <= room
@@ -366,10 +368,10 @@ def _device(name: str):
 
 
 def _hooks(args, settings) -> dict:
-    """Progress and ``--save-every`` snapshots for :func:`nst_utils.pipeline.run`."""
+    """Progress and ``--save-every`` snapshots for :func:`nst_utils.paper.pipeline.run`."""
     hooks: dict = {"progress": not args.quiet}
     if args.save_every:
-        from .images import save_image
+        from .assets.images import save_image
 
         stem, suffix = args.output.with_suffix(""), args.output.suffix
         by_size = bool(settings.coarse_sizes)  # iterations restart at each size
@@ -383,11 +385,11 @@ def _hooks(args, settings) -> dict:
 
 
 def _run_and_save(args, net, device, content, style, settings, inputs, extra=None) -> None:
-    """The one way every command runs: :func:`nst_utils.pipeline.run`, then the image and
+    """The one way every command runs: :func:`nst_utils.paper.pipeline.run`, then the image and
     the ``--log`` JSON, each written whole or not at all."""
-    from .images import save_image
-    from .optimize import resolve_precision
-    from .pipeline import run
+    from .assets.images import save_image
+    from .paper.optimize import resolve_precision
+    from .paper.pipeline import run
 
     result = run(net, content, style, settings, **_hooks(args, settings))
     if result.status == "interrupted":
@@ -423,8 +425,8 @@ def _run_and_save(args, net, device, content, style, settings, inputs, extra=Non
 
 
 def _write_json(path: Path, data: dict) -> None:
-    """Write ``data`` with :func:`nst_utils.files.atomic_write` (whole or not at all)."""
-    from .files import atomic_write
+    """Write ``data`` with :func:`nst_utils.assets.files.atomic_write` (whole or not at all)."""
+    from .assets.files import atomic_write
 
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2))
@@ -435,8 +437,8 @@ def _style_specs(texts: Sequence[str], masks: Sequence[str]) -> list:
     resolved to a file (so a missing one fails before any work)."""
     from dataclasses import replace
 
-    from .examples import resolve_image
-    from .styles import attach_masks, parse_style_spec
+    from .assets.examples import resolve_image
+    from .beyond.styles import attach_masks, parse_style_spec
 
     specs = [parse_style_spec(text) for text in texts]
     specs = attach_masks(specs, [Path(m) for m in masks])
@@ -450,7 +452,7 @@ def _style_specs(texts: Sequence[str], masks: Sequence[str]) -> list:
 def _stylize_inputs(args) -> tuple[dict[str, Path], list]:
     """Every input file of ``nst stylize`` by role (the content first, checked first), and
     the style specs."""
-    from .examples import resolve_image
+    from .assets.examples import resolve_image
 
     inputs = {"content": resolve_image(args.content)}
     specs = _style_specs([args.style, *args.styles], args.style_masks)
@@ -470,7 +472,7 @@ def cmd_stylize(args) -> None:
                 *check(args.style_layers or STYLE_LAYERS))  # fmt: skip
 
     net, device = _prepare(args, inputs, scales, layers_of)
-    from .objective import default_style_weight
+    from .paper.objective import default_style_weight
 
     settings = _settings(
         args, scales,
@@ -489,7 +491,7 @@ def cmd_stylize(args) -> None:
 
 
 def cmd_reconstruct_content(args) -> None:
-    from .examples import resolve_image
+    from .assets.examples import resolve_image
 
     inputs = {"image": resolve_image(args.image)}
     net, device = _prepare(args, inputs, [args.size], lambda check: check([args.layer]))
@@ -498,7 +500,7 @@ def cmd_reconstruct_content(args) -> None:
 
 
 def cmd_synthesize_texture(args) -> None:
-    from .examples import resolve_image
+    from .assets.examples import resolve_image
 
     inputs = {"image": resolve_image(args.image)}
     layers = args.layers or STYLE_LAYERS
@@ -513,8 +515,8 @@ def cmd_train_decoder(args) -> None:
     checkpoint = _checkpoint_path(output)
     if args.resume and not checkpoint.is_file():
         raise NSTError(f"{checkpoint}: no checkpoint to resume; run without --resume")
-    from . import decoder, photos, training
-    from .vgg import load_vgg
+    from .networks import decoder, photos, training
+    from .paper.vgg import load_vgg
 
     paths = photos.photo_paths(args.images)
     settings = training.TrainSettings(size=args.size, batch=args.batch, steps=args.steps,
@@ -541,8 +543,8 @@ def _paint_any_style(args) -> None:
     """``nst paint --style``: one pass through the decoders with any painting."""
     import time
 
+    from .assets.examples import resolve_image
     from .checks import check_output_path
-    from .examples import resolve_image
 
     if args.model is not None:
         raise NSTError("give either --model (a trained network) or --style (any painting)")
@@ -553,9 +555,10 @@ def _paint_any_style(args) -> None:
     specs = _style_specs(args.paint_styles, args.style_masks)
     inputs.update({f"style{i}": s.source for i, s in enumerate(specs, 1)})
     check_output_path(args.output, protect=inputs.values())
-    from . import config, decoder
-    from .images import save_image
-    from .vgg import load_vgg
+    from . import config
+    from .assets.images import save_image
+    from .networks import decoder
+    from .paper.vgg import load_vgg
 
     device = config.default_device() if args.device is None else _device(args.device)
     names = args.decoders or decoder.shipped_decoders()
@@ -576,7 +579,7 @@ def _paint_any_style(args) -> None:
 
 
 def cmd_weights(args) -> None:
-    from . import weights
+    from .assets import weights
 
     if args.action == "status":
         print(weights.format_status())
@@ -587,7 +590,7 @@ def cmd_weights(args) -> None:
 
 
 def cmd_examples(args) -> None:
-    from . import examples
+    from .assets import examples
 
     if args.action == "list":
         for row in examples.list_examples():
@@ -683,8 +686,8 @@ def _check_model_output(path: Path) -> None:
 
 
 def _vgg_for(args, device):
-    from .vgg import load_vgg
-    from .weights import resolve_arch
+    from .assets.weights import resolve_arch
+    from .paper.vgg import load_vgg
 
     choice = resolve_arch(args.arch)
     if choice.notice and not getattr(args, "quiet", False):
@@ -696,11 +699,11 @@ def cmd_train_style(args) -> None:
     import shlex
     import time
 
-    from . import fast_style, photos, training
-    from .examples import resolve_image
-    from .optimize import resolve_precision
-    from .painter import load_model, save_model
-    from .pipeline import Settings
+    from .assets.examples import resolve_image
+    from .networks import fast_style, photos, training
+    from .networks.painter import load_model, save_model
+    from .paper.optimize import resolve_precision
+    from .paper.pipeline import Settings
 
     _check_model_output(args.output)
     checkpoint = _checkpoint_path(args.output)
@@ -751,7 +754,7 @@ def cmd_train_style(args) -> None:
 def cmd_paint(args) -> None:
     import time
 
-    from . import painter
+    from .networks import painter
 
     if args.paint_styles:  # issue 17: any painting, through the decoders
         return _paint_any_style(args)
@@ -765,14 +768,14 @@ def cmd_paint(args) -> None:
     if args.content is None or args.model is None or args.output is None:
         raise NSTError("nst paint needs CONTENT, --model and -o, e.g. "
                        "nst paint chelsea --model starry_night -o out.png")  # fmt: skip
+    from .assets.examples import resolve_image
     from .checks import check_output_path
-    from .examples import resolve_image
 
     content = resolve_image(args.content)
     check_output_path(args.output, protect=[content])
+    from .assets.images import load_image, save_image
     from .config import default_device
-    from .fast_style import paint
-    from .images import load_image, save_image
+    from .networks.fast_style import paint
 
     device = _device(args.device) if args.device else default_device()
     model = painter.load_model(args.model, device)
@@ -787,10 +790,10 @@ def cmd_paint(args) -> None:
 
 
 def cmd_score(args) -> None:
+    from .assets.examples import resolve_image
+    from .assets.images import load_image
     from .config import default_device
-    from .examples import resolve_image
-    from .images import load_image
-    from .pipeline import score
+    from .paper.pipeline import score
 
     image = load_image(resolve_image(args.image))
     content, style = resolve_image(args.content), resolve_image(args.style)
@@ -858,17 +861,18 @@ def cmd_video(args) -> None:
     if optimises:
         if args.style is None:
             raise NSTError(f"--method {args.method} optimises every frame: give --style")
-        from .examples import resolve_image
+        from .assets.examples import resolve_image
 
         style = resolve_image(args.style)
     if not str(args.input).startswith(SYNTHETIC_PREFIX) and not Path(args.input).is_file():
         raise NSTError(f"{args.input}: video file not found; check the path, or use "
                        f"{SYNTHETIC_PREFIX}chelsea for the synthetic clip")  # fmt: skip
-    from . import config, temporal, video
+    from . import config
+    from .video import clips, temporal
 
     device = config.default_device() if args.device is None else _device(args.device)
     model = _video_model(args.model, device) if args.model else None
-    clip = video.load_clip(args.input, args.size, args.frames)
+    clip = clips.load_clip(args.input, args.size, args.frames)
     if args.method in ("temporal", "blend"):
         clip = clip.with_estimated_flow(progress=not args.quiet)
     net, settings = None, None
@@ -877,13 +881,13 @@ def cmd_video(args) -> None:
     on_frame = None
     if not out.suffix:
         def on_frame(k, frame):
-            video.save_frames(frame, out, start=k)
+            clips.save_frames(frame, out, start=k)
     painted = temporal.paint_clip(
         clip, args.method, net=net, style=style, settings=settings or _default_settings(),
         model=model, blend=args.blend, progress=not args.quiet, on_frame=on_frame,
     )  # fmt: skip
     if out.suffix and len(painted.frames):
-        video.write_clip(painted.frames, out, args.fps or clip.fps)
+        clips.write_clip(painted.frames, out, args.fps or clip.fps)
     done = f"{len(painted.frames)} of {len(clip)} frames"
     if painted.status == "interrupted":
         raise KeyboardInterrupt(f"kept the {done} painted in {out}" if len(painted.frames)
@@ -895,16 +899,16 @@ def cmd_video(args) -> None:
 
 
 def _default_settings():
-    from .pipeline import Settings
+    from .paper.pipeline import Settings
 
     return Settings()
 
 
 def _video_settings(args, device):
-    from .objective import default_style_weight
-    from .pipeline import Settings
-    from .vgg import load_vgg
-    from .weights import resolve_arch
+    from .assets.weights import resolve_arch
+    from .paper.objective import default_style_weight
+    from .paper.pipeline import Settings
+    from .paper.vgg import load_vgg
 
     choice = resolve_arch(args.arch)
     if choice.notice and not args.quiet:
@@ -918,12 +922,12 @@ def _video_settings(args, device):
 
 
 def _video_model(name: str, device):
-    """The feed-forward network of ``--model`` (:func:`nst_utils.painter.load_model`)."""
+    """The feed-forward network of ``--model`` (:func:`nst_utils.networks.painter.load_model`)."""
     try:
-        from .painter import load_model
+        from .networks.painter import load_model
     except ImportError:
         raise NSTError(
-            "--model needs the trained networks of nst_utils.painter, which this "
+            "--model needs the trained networks of nst_utils.networks.painter, which this "
             "installation lacks; use --method temporal with --style"
         ) from None
     return load_model(name).to(device)
@@ -966,7 +970,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # an unexpected failure: still one line unless --debug
         if args.debug:
             raise
-        from .memory import out_of_memory_message
+        from .engine.memory import out_of_memory_message
 
         advice = out_of_memory_message(err)
         print(f"nst: error: {advice}" if advice else

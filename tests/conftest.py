@@ -24,7 +24,7 @@ def shared_images() -> Path:
 @pytest.fixture(scope="session")
 def vgg16():
     """The real ImageNet VGG-16 (fetched offline from the package registry once per machine)."""
-    from nst_utils.vgg import load_vgg
+    from nst_utils.paper.vgg import load_vgg
 
     return load_vgg("vgg16", device="cpu", verbose=False)
 
@@ -34,7 +34,7 @@ def random_vgg16():
     """VGG-16 with seeded random weights: for tests about arithmetic, not about pictures."""
     import torch
 
-    from nst_utils.vgg import VGGFeatures
+    from nst_utils.paper.vgg import VGGFeatures
 
     torch.manual_seed(0)
     return VGGFeatures("vgg16")

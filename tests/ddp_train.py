@@ -15,10 +15,10 @@ import torch
 from safetensors.torch import save_file
 
 import nst_utils  # noqa: F401  (before torch, as users get it)
-from nst_utils.fast_style import train_style
-from nst_utils.painter import StyleNet
-from nst_utils.training import TrainSettings, process
-from nst_utils.vgg import VGGFeatures
+from nst_utils.networks.fast_style import train_style
+from nst_utils.networks.painter import StyleNet
+from nst_utils.networks.training import TrainSettings, process
+from nst_utils.paper.vgg import VGGFeatures
 
 
 def main(folder: Path) -> None:

@@ -3,9 +3,14 @@
 import pytest
 import torch
 
-from nst_utils.anatomy import activation_stats, architecture, markdown_table, receptive_fields
-from nst_utils.layers import layer_names
-from nst_utils.vgg import VGGFeatures
+from nst_utils.display.anatomy import (
+    activation_stats,
+    architecture,
+    markdown_table,
+    receptive_fields,
+)
+from nst_utils.paper.layers import layer_names
+from nst_utils.paper.vgg import VGGFeatures
 
 # By hand: 3×3 convs add 2·jump, 2×2 pools add 1·jump and double the jump.
 # block 1 (jump 1): 3, 5, pool 6 | block 2 (jump 2): 10, 14, pool 16 |
@@ -95,7 +100,11 @@ def test_figures(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from nst_utils.anatomy import plot_activation_stats, show_feature_grid, strongest_channels
+    from nst_utils.display.anatomy import (
+        plot_activation_stats,
+        show_feature_grid,
+        strongest_channels,
+    )
 
     torch.manual_seed(0)
     net = VGGFeatures("vgg16")
@@ -111,7 +120,7 @@ def test_figures(tmp_path):
 
 
 def test_strongest_channels_rank_by_mean_response():
-    from nst_utils.anatomy import strongest_channels
+    from nst_utils.display.anatomy import strongest_channels
 
     features = torch.zeros(1, 5, 4, 4)
     features[0, 3] = 2.0

@@ -5,11 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nst_utils import arbitrary, color
-from nst_utils.arbitrary import adain, channel_stats, in_regions, mix_styles, trade_off, wct
+from nst_utils.beyond import color
 from nst_utils.errors import NSTError
-from nst_utils.losses import gram_matrix
-from nst_utils.pipeline import Settings, run
+from nst_utils.networks import arbitrary
+from nst_utils.networks.arbitrary import (
+    adain,
+    channel_stats,
+    in_regions,
+    mix_styles,
+    trade_off,
+    wct,
+)
+from nst_utils.paper.losses import gram_matrix
+from nst_utils.paper.pipeline import Settings, run
 
 
 def features(seed: int, n: int = 8, h: int = 12, w: int = 10) -> torch.Tensor:

@@ -10,7 +10,7 @@ import math
 import torch
 
 from benchmarks import iteration
-from nst_utils import speed
+from nst_utils.engine import speed
 
 
 def test_part_1_reports_every_comparison(random_vgg16):
@@ -99,7 +99,7 @@ def test_fast_paint_part_measures_both_methods_side_by_side_and_training(monkeyp
 
 def test_fast_quality_scores_a_network_against_the_optimisation(random_vgg16, tmp_path):
     from benchmarks import fast_quality
-    from nst_utils.painter import StyleNet, save_model
+    from nst_utils.networks.painter import StyleNet, save_model
 
     torch.manual_seed(0)
     model = save_model(StyleNet(channels=8, blocks=1), tmp_path / "m.safetensors",
@@ -115,7 +115,7 @@ def test_fast_quality_scores_a_network_against_the_optimisation(random_vgg16, tm
 
 
 def test_iterations_to_reach_counts_the_steps_taken_to_reach_the_loss():
-    from nst_utils.optimize import iterations_to_reach as equivalent_iterations
+    from nst_utils.paper.optimize import iterations_to_reach as equivalent_iterations
 
     # as the engine logs: row k is measured before step k, so row 1 is the starting image
     history = [{"iteration": i, "total": t} for i, t in enumerate([9.0, 5.0, 3.0, 2.0], 1)]

@@ -14,14 +14,14 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_utils import color
+from nst_utils.assets.images import load_image
+from nst_utils.beyond import color
+from nst_utils.beyond.spatial import MaskedStyleTarget, horizon_masks
+from nst_utils.beyond.styles import StyleSpec, attach_masks, blend_shares, parse_style_spec
 from nst_utils.cli import main
 from nst_utils.errors import NSTError
-from nst_utils.images import load_image
-from nst_utils.objective import Objective, StyleTarget
-from nst_utils.pipeline import Settings, stylize
-from nst_utils.spatial import MaskedStyleTarget, horizon_masks
-from nst_utils.styles import StyleSpec, attach_masks, blend_shares, parse_style_spec
+from nst_utils.paper.objective import Objective, StyleTarget
+from nst_utils.paper.pipeline import Settings, stylize
 
 FAST = ["--steps", "3", "--arch", "vgg16", "--quiet"]
 

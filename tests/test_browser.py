@@ -62,7 +62,7 @@ PLAYGROUND_STEPS = 1000
 #: done, whether the best has the lowest loss, and the SHA-256 of the best image's PNG.
 PLAYGROUND_RESULT = """
 import hashlib
-from nst_utils.widgets.render import png_bytes
+from nst_utils.display.widgets.render import png_bytes
 _r = playground.result
 _totals = [h["total"] for h in _r.history]
 print(_r.status, _r.best_iteration, len(_r.history),

@@ -17,10 +17,11 @@ import torch
 import torch.nn.functional as F
 from skimage import data
 
-from nst_utils import weights
+from nst_utils.assets import weights
+from nst_utils.beyond.rescale import rescale_vgg
 from nst_utils.errors import NSTError
-from nst_utils.layers import ARCHS, layer_names
-from nst_utils.objective import (
+from nst_utils.paper.layers import ARCHS, layer_names
+from nst_utils.paper.objective import (
     CONTENT_SCALES,
     STYLE_WEIGHT,
     STYLE_WEIGHTS,
@@ -28,8 +29,7 @@ from nst_utils.objective import (
     content_scale,
     default_style_weight,
 )
-from nst_utils.rescale import rescale_vgg
-from nst_utils.vgg import CAFFE_MEAN_RGB, VGGFeatures
+from nst_utils.paper.vgg import CAFFE_MEAN_RGB, VGGFeatures
 
 CAFFE = "vgg19-caffe"
 

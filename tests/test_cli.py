@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from nst_utils.cli import main
-from nst_utils.optimize import recommended_precision
+from nst_utils.paper.optimize import recommended_precision
 
 FAST = ["--size", "48", "--steps", "4", "--arch", "vgg16", "--quiet"]
 
@@ -243,7 +243,7 @@ def test_example_names_work_as_inputs(tmp_path, capsys):
 
 
 def test_stylize_on_the_caffe_vgg19_uses_its_own_style_weight(pictures, tmp_path, capsys):
-    from nst_utils.objective import STYLE_WEIGHTS
+    from nst_utils.paper.objective import STYLE_WEIGHTS
 
     content, style = pictures
     out, log = tmp_path / "caffe.png", tmp_path / "caffe.json"
@@ -317,7 +317,7 @@ ARGUMENT_MISTAKES = {
 def test_argument_mistakes_are_reported_before_torch_is_imported(mistake, tmp_path):
     """Importing torch alone takes 1-2 s: every mistake the arguments reveal is reported
     without it (issue 14: "well under a second"), as one line, exit 1, nothing written."""
-    from nst_utils.examples import resolve_image
+    from nst_utils.assets.examples import resolve_image
 
     argv, expected = ARGUMENT_MISTAKES[mistake]
     out = tmp_path / "out.png"

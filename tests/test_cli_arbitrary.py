@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from nst_utils import decoder
+from nst_utils.assets.images import load_image, save_image
 from nst_utils.cli import main
-from nst_utils.images import load_image, save_image
+from nst_utils.networks import decoder
 
 
 def test_the_parser_names_the_libraries_layers_and_methods():
-    from nst_utils import arbitrary, cli, training
+    from nst_utils import cli
+    from nst_utils.networks import arbitrary, training
 
     assert cli.DECODER_LAYERS == decoder.LAYERS
     assert tuple(arbitrary.METHODS) == cli.ANY_STYLE_METHODS
@@ -35,7 +36,7 @@ def test_paint_mixes_styles_and_keeps_colours(tmp_path, capsys):
     assert main([*common, "-o", str(plain)]) == 0
     assert main([*common, "--preserve-color", "luminance", "-o", str(kept)]) == 0
     assert capsys.readouterr().out == ""
-    from nst_utils import color
+    from nst_utils.beyond import color
 
     photo = color.rgb_to_yiq(load_image("chelsea", 64))[:, 1:]
 

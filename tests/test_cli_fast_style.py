@@ -10,13 +10,13 @@ import torch
 from PIL import Image
 from test_cli import assert_one_line_error, run  # the CLI tests' helpers (tests/ is on the path)
 
-from nst_utils import painter
+from nst_utils.assets import model_files
+from nst_utils.assets.images import load_image
 from nst_utils.cli import main
-from nst_utils.images import load_image
-from nst_utils.optimize import recommended_precision
-from nst_utils.painter import StyleNet, load_model, save_model
-from nst_utils.pipeline import Settings, score
-from nst_utils.training import read_checkpoint
+from nst_utils.networks.painter import StyleNet, load_model, save_model
+from nst_utils.networks.training import read_checkpoint
+from nst_utils.paper.optimize import recommended_precision
+from nst_utils.paper.pipeline import Settings, score
 
 TRAIN = ["--size", "32", "--steps", "2", "--batch", "1", "--arch", "vgg16", "--quiet"]
 
@@ -83,7 +83,7 @@ def test_a_multi_style_model_paints_blends(tmp_path, capsys):
 
 
 def test_ctrl_c_in_training_says_where_it_stopped_in_one_line(tmp_path, capsys, monkeypatch):
-    from nst_utils import fast_style, training
+    from nst_utils.networks import fast_style, training
 
     checkpoint = tmp_path / "m.checkpoint.safetensors"
 
@@ -178,7 +178,7 @@ def test_paint_writes_atomically(tmp_path, capsys, monkeypatch):
 
 
 def test_paint_list_prints_shipped_models_name_first(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(painter, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(model_files, "MODELS_DIR", tmp_path)
     code, out, err = run(["paint", "--list"], capsys)
     assert code == 0 and out == "" and "no shipped models" in err
     save_model(StyleNet(channels=4, blocks=0), tmp_path / "starry.safetensors",
@@ -205,8 +205,8 @@ def test_score_prints_the_pipelines_objective(tmp_path, capsys, vgg16):
 
 
 def test_score_equals_the_objective_the_optimisation_minimises(vgg16):
-    from nst_utils.images import match_size
-    from nst_utils.objective import build_objective, default_style_weight
+    from nst_utils.assets.images import match_size
+    from nst_utils.paper.objective import build_objective, default_style_weight
 
     result_like = load_image("coffee", 48)
     terms = score(vgg16, result_like, "chelsea", "swirls")
@@ -223,7 +223,7 @@ def test_score_equals_the_objective_the_optimisation_minimises(vgg16):
     assert float(heavier.style) == pytest.approx(float(terms.style), rel=1e-5)
     assert float(heavier.total) > float(terms.total)
     # the same numbers as the pipeline's own history for its start image
-    from nst_utils.pipeline import run as pipeline_run
+    from nst_utils.paper.pipeline import run as pipeline_run
 
     result = pipeline_run(vgg16, "chelsea", "swirls", Settings(size=48, steps=1), progress=False)
     start = score(vgg16, load_image("chelsea", 48), "chelsea", "swirls")

@@ -7,11 +7,12 @@ import math
 import pytest
 import torch
 
-from nst_utils import color, decoder
-from nst_utils.decoder import Decoder, decode, load_decoder, paint, save_decoder
+from nst_utils.assets.images import load_image
+from nst_utils.beyond import color
 from nst_utils.errors import NSTError
-from nst_utils.images import load_image
-from nst_utils.vgg import VGGFeatures
+from nst_utils.networks import decoder
+from nst_utils.networks.decoder import Decoder, decode, load_decoder, paint, save_decoder
+from nst_utils.paper.vgg import VGGFeatures
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_bad_decoder_files_are_one_clear_line(tmp_path):
     junk.write_bytes(b"not a model")
     with pytest.raises(NSTError, match="not a decoder of this kit"):
         load_decoder(junk)
-    with pytest.raises(NSTError, match="no shipped decoder"):
+    with pytest.raises(NSTError, match="nor a shipped decoder"):
         load_decoder("relu9_9")
 
 
@@ -122,8 +123,8 @@ SHIPPED_PSNR = {"relu1_1": 30.0, "relu2_1": 22.0, "relu3_1": 18.0, "relu4_1": 15
 
 @pytest.mark.parametrize("layer", decoder.shipped_decoders())
 def test_shipped_decoders_reconstruct_a_photo_they_never_saw(layer):
-    from nst_utils import photos
-    from nst_utils.vgg import load_vgg
+    from nst_utils.networks import photos
+    from nst_utils.paper.vgg import load_vgg
 
     d = load_decoder(layer)
     assert "chelsea" in photos.HELD_OUT_PHOTOS
@@ -137,7 +138,7 @@ def test_shipped_decoders_reconstruct_a_photo_they_never_saw(layer):
 def test_the_whitening_sees_every_training_picture_once(random_vgg19, tmp_path, monkeypatch):
     from PIL import Image
 
-    from nst_utils.training import TrainSettings
+    from nst_utils.networks.training import TrainSettings
 
     paths = []
     for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255), (90, 90, 90), (9, 9, 9)]):

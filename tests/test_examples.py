@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 import torch
 
-from nst_utils import examples
+from nst_utils.assets import examples
 from nst_utils.errors import NSTError
 
 
@@ -71,7 +71,7 @@ def test_corrupted_local_copy_is_skipped(shared_images, empty_cache, monkeypatch
 
 
 def test_load_example_falls_back_with_one_line(shared_images, empty_cache, monkeypatch, capsys):
-    from nst_utils.images import load_image
+    from nst_utils.assets.images import load_image
 
     monkeypatch.setenv("NST_EXAMPLES_DIR", str(shared_images))
     offline(monkeypatch)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from nst_utils.figures import image_grid, zoom_crop
+from nst_utils.display.figures import image_grid, zoom_crop
 
 
 def test_grid_labels_rows_and_columns_and_keeps_aspect_ratio():

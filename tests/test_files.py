@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from nst_utils import cli, files, images, vgg
-from nst_utils.images import save_image
+from nst_utils import cli
+from nst_utils.assets import files, images
+from nst_utils.assets.images import save_image
+from nst_utils.paper import vgg
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,7 +52,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 
 
 def test_weights_cache_gets_the_umasks_mode(tmp_path, umask):
-    from nst_utils import weights
+    from nst_utils.assets import weights
 
     path = weights._save_atomically({"w": torch.zeros(2)}, tmp_path / "w.safetensors")
     assert mode(path) == 0o666 & ~umask
@@ -110,8 +112,8 @@ def test_argument_errors_come_before_any_work(tmp_path, capsys, monkeypatch, cas
 
 
 def test_ctrl_c_saves_the_best_image_and_exits_130(tmp_path, capsys, monkeypatch):
-    from nst_utils import pipeline
-    from nst_utils.optimize import Result
+    from nst_utils.paper import pipeline
+    from nst_utils.paper.optimize import Result
 
     def interrupted(objective, init, **kwargs):
         return Result(image=init.detach().clone(), status="interrupted", history=[
@@ -134,7 +136,7 @@ def test_probe_size_matches_the_loaded_image(tmp_path, orientation):
     import numpy as np
     from PIL import Image
 
-    from nst_utils.images import load_image, probe_size
+    from nst_utils.assets.images import load_image, probe_size
 
     path = tmp_path / "photo.jpg"
     exif = Image.Exif()

@@ -10,9 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_utils.errors import NSTError
-from nst_utils.examples import bundled_images
-from nst_utils.images import (
+from nst_utils.assets.examples import bundled_images
+from nst_utils.assets.images import (
     load_image,
     match_size,
     resize,
@@ -21,6 +20,7 @@ from nst_utils.images import (
     shape_for,
     to_rgb,
 )
+from nst_utils.errors import NSTError
 
 
 def pixel(t: torch.Tensor, y: int = 0, x: int = 0) -> list[float]:

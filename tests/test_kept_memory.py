@@ -5,7 +5,7 @@ import resource
 import pytest
 import torch
 
-from nst_utils import speed
+from nst_utils.engine import speed
 
 pytestmark = pytest.mark.skipif(speed._glibc() is None, reason="glibc only")
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nst_utils.losses import (
+from nst_utils.paper.losses import (
     content_loss,
     gram_matrix,
     style_layer_loss,

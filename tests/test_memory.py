@@ -15,10 +15,10 @@ import pytest
 import torch
 from torch import nn
 
-from nst_utils import memory
+from nst_utils.engine import memory
 from nst_utils.errors import NSTError
-from nst_utils.objective import build_objective
-from nst_utils.optimize import optimize
+from nst_utils.paper.objective import build_objective
+from nst_utils.paper.optimize import optimize
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -128,7 +128,7 @@ def test_check_fits_names_estimate_room_and_advice(monkeypatch):
 def test_available_takes_the_tightest_host_limit():
     code = (
         "import resource; resource.setrlimit(resource.RLIMIT_AS, (2**33, 2**33));"
-        "from nst_utils import memory; room, what = memory.available('cpu');"
+        "from nst_utils.engine import memory; room, what = memory.available('cpu');"
         "print(room, what)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -180,7 +180,7 @@ def test_other_runtime_errors_pass_through():
 
 
 def test_the_playground_shows_the_refusal(random_vgg16, monkeypatch):
-    from nst_utils.widgets import Playground
+    from nst_utils.display.widgets import Playground
 
     monkeypatch.setattr(memory, "available", lambda device: (1e6, "MemAvailable"))
     images = {"a": torch.rand(1, 3, 32, 32), "b": torch.rand(1, 3, 32, 32)}
@@ -217,7 +217,8 @@ def test_cli_refuses_an_oversized_run_under_ulimit_v(tmp_path):
 
 
 def test_cli_dry_run_prints_the_plan_without_loading(tmp_path, capsys, monkeypatch):
-    from nst_utils import cli, vgg
+    from nst_utils import cli
+    from nst_utils.paper import vgg
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the network was loaded")

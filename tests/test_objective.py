@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nst_utils.images import load_image
-from nst_utils.losses import gram_matrix, style_loss
-from nst_utils.objective import StyleTarget
+from nst_utils.assets.images import load_image
+from nst_utils.paper.losses import gram_matrix, style_loss
+from nst_utils.paper.objective import StyleTarget
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LAYERS = ("relu1_1", "relu2_1")

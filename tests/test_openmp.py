@@ -1,5 +1,5 @@
 """The kit bounds how long torch's idle OpenMP threads spin, when it still can, and never
-overrides the user's own setting (nst_utils.openmp). Speed itself is BENCHMARKS.md part 6."""
+overrides the user's own setting (nst_utils.engine.openmp). Speed itself is BENCHMARKS.md part 6."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from nst_utils import openmp
+from nst_utils.engine import openmp
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,21 +27,21 @@ REPORT = "import json, os; print(json.dumps({**openmp.wait_settings(), 'advice':
 
 
 def test_importing_the_kit_first_bounds_the_spin():
-    out = fresh(f"from nst_utils import openmp; import torch; torch.ones(1); {REPORT}")
+    out = fresh(f"from nst_utils.engine import openmp; import torch; torch.ones(1); {REPORT}")
     assert out["choice"] == "kit" and out["GOMP_SPINCOUNT"] == str(openmp.SPIN_COUNT)
     assert any(name.startswith("libgomp") for name in out["runtimes"])  # what torch loaded
     assert out["advice"] is None
 
 
 def test_the_users_setting_wins():
-    out = fresh(f"from nst_utils import openmp; {REPORT}", OMP_WAIT_POLICY="PASSIVE")
+    out = fresh(f"from nst_utils.engine import openmp; {REPORT}", OMP_WAIT_POLICY="PASSIVE")
     assert out["choice"] == "user" and out["GOMP_SPINCOUNT"] is None
-    out = fresh(f"from nst_utils import openmp; {REPORT}", GOMP_SPINCOUNT="7")
+    out = fresh(f"from nst_utils.engine import openmp; {REPORT}", GOMP_SPINCOUNT="7")
     assert out["choice"] == "user" and out["GOMP_SPINCOUNT"] == "7"
 
 
 def test_too_late_after_torch_is_said_not_hidden():
-    out = fresh(f"import torch; from nst_utils import openmp; {REPORT}")
+    out = fresh(f"import torch; from nst_utils.engine import openmp; {REPORT}")
     assert out["choice"] == "too late" and out["GOMP_SPINCOUNT"] is None
     assert "import nst_utils first" in out["advice"]
 
@@ -49,8 +49,8 @@ def test_too_late_after_torch_is_said_not_hidden():
 TOO_LATE_RUNS = """
 import json, warnings
 import torch
-from nst_utils.objective import LossTerms
-from nst_utils.optimize import optimize
+from nst_utils.paper.objective import LossTerms
+from nst_utils.paper.optimize import optimize
 warnings.simplefilter("always")
 with warnings.catch_warnings(record=True) as caught:
     for _ in range(2):

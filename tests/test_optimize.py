@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from nst_utils.errors import NSTError
-from nst_utils.objective import LossTerms, build_objective
-from nst_utils.optimize import StopOptimization, initial_image, optimize
+from nst_utils.paper.objective import LossTerms, build_objective
+from nst_utils.paper.optimize import StopOptimization, initial_image, optimize
 
 LAYERS = dict(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"))
 HISTORY_KEYS = {"iteration", "evaluations", "seconds", "content", "style", "tv", "total"}

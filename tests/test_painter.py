@@ -7,9 +7,10 @@ import json
 import pytest
 import torch
 
-from nst_utils import painter
+from nst_utils.assets import model_files
 from nst_utils.errors import NSTError
-from nst_utils.painter import (
+from nst_utils.networks import painter
+from nst_utils.networks.painter import (
     ConditionalInstanceNorm,
     StyleNet,
     load_model,
@@ -152,7 +153,7 @@ def test_bad_model_files_and_names_are_one_line_errors(tmp_path):
 
 
 def test_shipped_models_lists_style_networks_by_name(tmp_path, monkeypatch):
-    monkeypatch.setattr(painter, "MODELS_DIR", tmp_path / "models")
+    monkeypatch.setattr(model_files, "MODELS_DIR", tmp_path / "models")
     assert shipped_models() == []  # no folder yet
     (tmp_path / "models").mkdir()
     assert shipped_models() == []
@@ -170,7 +171,7 @@ def test_shipped_models_lists_style_networks_by_name(tmp_path, monkeypatch):
 
 def test_describe_counts_the_steps_done_not_the_steps_asked(tmp_path, monkeypatch):
     """A model written from a checkpoint part-way says how far its training got."""
-    monkeypatch.setattr(painter, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(model_files, "MODELS_DIR", tmp_path)
     save_model(StyleNet(channels=4, blocks=0), tmp_path / "early.safetensors",
                {"settings": {"size": 256, "steps": 4000}, "steps": 550})  # fmt: skip
     assert painter.describe("early").endswith("(size 256, steps 550)")

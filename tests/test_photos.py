@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_utils import photos
+from nst_utils.assets.examples import bundled_images, downloadable
 from nst_utils.errors import NSTError
-from nst_utils.examples import bundled_images, downloadable
+from nst_utils.networks import photos
 
 
 def test_the_offline_set_keeps_the_held_out_photos_out():

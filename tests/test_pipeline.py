@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from nst_utils import images, pipeline
+from nst_utils.assets import images
+from nst_utils.assets.images import load_image
+from nst_utils.beyond.spatial import MaskedStyleTarget
+from nst_utils.beyond.styles import StyleSpec
 from nst_utils.errors import NSTError
-from nst_utils.images import load_image
-from nst_utils.objective import StyleTarget, TemporalTarget, build_objective
-from nst_utils.optimize import initial_image, optimize
-from nst_utils.pipeline import Settings, reconstruct_content, run, stylize, synthesize_texture
-from nst_utils.spatial import MaskedStyleTarget
-from nst_utils.styles import StyleSpec
+from nst_utils.paper import pipeline
+from nst_utils.paper.objective import StyleTarget, TemporalTarget, build_objective
+from nst_utils.paper.optimize import initial_image, optimize
+from nst_utils.paper.pipeline import Settings, reconstruct_content, run, stylize, synthesize_texture
 
 
 def test_stylize_lowers_style_loss_tenfold_with_bounded_content(vgg16, shared_images):
@@ -67,7 +68,7 @@ def _relu5_1_objectives(net, scale: float):
 @pytest.fixture(scope="module")
 def vgg16_avg():
     """VGG-16 with the paper's average pooling, the default of the reconstructions."""
-    from nst_utils.vgg import load_vgg
+    from nst_utils.paper.vgg import load_vgg
 
     return load_vgg("vgg16", pooling="avg", device="cpu", verbose=False)
 

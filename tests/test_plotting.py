@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from nst_utils.plotting import show_gram
+from nst_utils.display.plotting import show_gram
 
 
 def test_show_gram_order_scale_and_colorbar():
@@ -24,7 +24,7 @@ def test_show_gram_order_scale_and_colorbar():
 
 
 def test_feature_maps_default_to_the_strongest_channels():
-    from nst_utils.plotting import show_feature_maps
+    from nst_utils.display.plotting import show_feature_maps
 
     features = torch.zeros(1, 6, 3, 5)
     features[0, 4] = 3.0
@@ -37,7 +37,7 @@ def test_feature_maps_default_to_the_strongest_channels():
 
 
 def test_show_images_takes_tensors_and_arrays_alike():
-    from nst_utils.plotting import show_images
+    from nst_utils.display.plotting import show_images
 
     tensor = torch.zeros(1, 3, 4, 6)
     tensor[0, 0] = 1.0  # red

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nst_utils import rescale
-from nst_utils.examples import bundled_images
-from nst_utils.images import load_image
-from nst_utils.rescale import channel_means, relu_names, rescale_vgg, rescaled_vgg
+from nst_utils.assets.examples import bundled_images
+from nst_utils.assets.images import load_image
+from nst_utils.beyond import rescale
+from nst_utils.beyond.rescale import channel_means, relu_names, rescale_vgg, rescaled_vgg
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ Random-weight VGG-16 and tiny images: the checks are about arithmetic, not about
 import pytest
 import torch
 
-from nst_utils import speed
-from nst_utils.losses import gram_matrix, style_layer_loss
-from nst_utils.objective import Objective, StyleTarget, build_objective
-from nst_utils.optimize import PRECISIONS, autocast, optimize, recommended_precision
-from nst_utils.spatial import MaskedStyleTarget
-from nst_utils.speed import style_term
-from nst_utils.vgg import VGGFeatures
+from nst_utils.beyond.spatial import MaskedStyleTarget
+from nst_utils.engine import speed
+from nst_utils.engine.speed import style_term
+from nst_utils.paper.losses import gram_matrix, style_layer_loss
+from nst_utils.paper.objective import Objective, StyleTarget, build_objective
+from nst_utils.paper.optimize import PRECISIONS, autocast, optimize, recommended_precision
+from nst_utils.paper.vgg import VGGFeatures
 
 
 @pytest.fixture(scope="module")

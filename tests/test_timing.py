@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from nst_utils.objective import build_objective
-from nst_utils.timing import RunTimeEstimate, estimate_from_history, estimate_run_time
+from nst_utils.engine.timing import RunTimeEstimate, estimate_from_history, estimate_run_time
+from nst_utils.paper.objective import build_objective
 
 
 def history(seconds_per_iteration, evaluations_per_iteration):

@@ -15,12 +15,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from nst_utils import fast_style, photos, training
 from nst_utils.errors import NSTError
-from nst_utils.fast_style import StyleLoss, train_style
-from nst_utils.painter import StyleNet
-from nst_utils.pipeline import _picture
-from nst_utils.training import TrainingInterrupted, TrainSettings, read_checkpoint
+from nst_utils.networks import fast_style, photos, training
+from nst_utils.networks.fast_style import StyleLoss, train_style
+from nst_utils.networks.painter import StyleNet
+from nst_utils.networks.training import TrainingInterrupted, TrainSettings, read_checkpoint
+from nst_utils.paper.pipeline import _picture
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = TrainSettings(size=32, batch=1, steps=4, lr=1e-3, seed=0, checkpoint_every=2, log_every=1)
@@ -58,7 +58,7 @@ def _train(vgg, settings=TINY, **kwargs) -> StyleNet:
 @pytest.fixture
 def random_vgg16(random_vgg16):
     """The seeded random VGG-16, used once: its first objective evaluation moves the
-    weights to the channels-last layout (:func:`nst_utils.speed.channels_last`), which
+    weights to the channels-last layout (:func:`nst_utils.engine.speed.channels_last`), which
     rounds differently, so only runs after that one repeat bit for bit."""
     _train(random_vgg16, dataclasses.replace(TINY, steps=1))
     return random_vgg16
@@ -237,7 +237,7 @@ def test_every_train_setting_has_an_effect(random_vgg16, monkeypatch):
 
 
 def test_every_loss_setting_changes_the_loss(random_vgg16, monkeypatch):
-    from nst_utils.pipeline import Settings
+    from nst_utils.paper.pipeline import Settings
 
     torch.manual_seed(0)
     model = StyleNet(channels=4, blocks=0, skip=False)  # far from the photo: every term counts
@@ -306,7 +306,7 @@ def test_a_frozen_model_or_a_wrong_number_of_paintings_is_refused(random_vgg16):
 
 
 def test_only_the_tables_of_a_new_style_learn_when_the_rest_is_frozen(random_vgg16):
-    from nst_utils.painter import add_style, style_tables
+    from nst_utils.networks.painter import add_style, style_tables
 
     torch.manual_seed(0)
     base = StyleNet(styles=1, channels=4, blocks=1)

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from nst_utils.layers import conv_layer_names, layer_names
-from nst_utils.vgg import VGGFeatures
+from nst_utils.paper.layers import conv_layer_names, layer_names
+from nst_utils.paper.vgg import VGGFeatures
 
 
 @pytest.fixture(scope="module")

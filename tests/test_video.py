@@ -10,16 +10,16 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_utils import flow, temporal, video
 from nst_utils.errors import NSTError
-from nst_utils.losses import temporal_loss
-from nst_utils.objective import TemporalTarget
-from nst_utils.pipeline import Settings, run
+from nst_utils.paper.losses import temporal_loss
+from nst_utils.paper.objective import TemporalTarget
+from nst_utils.paper.pipeline import Settings, run
+from nst_utils.video import clips, flow, temporal
 
 
 @pytest.fixture(scope="module")
-def clip() -> video.Clip:
-    return video.synthetic_clip("chelsea", frames=8, size=96)
+def clip() -> clips.Clip:
+    return clips.synthetic_clip("chelsea", frames=8, size=96)
 
 
 def _masked_mean_abs(a, b, mask):
@@ -47,8 +47,8 @@ def test_the_mask_drops_what_was_hidden_or_outside(clip):
     assert float(masks[..., -2:].mean()) == 0  # the camera pans right: new picture comes in
     assert float(masks[..., 0, :].mean()) == 0  # zooming out: and at the top
     # where the ball was in frame k-1 but is not in frame k: background seen for the first time
-    _, before, _ = video._ball(3, 8, (72, 96))
-    _, after, _ = video._ball(4, 8, (72, 96))
+    _, before, _ = clips._ball(3, 8, (72, 96))
+    _, after, _ = clips._ball(4, 8, (72, 96))
     uncovered = (before[0, 0] > 0.99) & (after[0, 0] < 0.01)
     assert uncovered.sum() > 20
     assert float(masks[3, 0][uncovered].mean()) < 0.05
@@ -128,7 +128,7 @@ def test_temporal_painting_flickers_less_than_frame_by_frame(random_vgg16, clip)
     """On a random network (arithmetic, not pictures): the temporal method's frames follow
     the flow better than frames optimised alone, and blending lowers the error of those."""
     settings = Settings(steps=4, style_weight=1e2)
-    short = video.Clip(clip.frames[:4], clip.fps, clip.backward[:3], clip.forward[:3])
+    short = clips.Clip(clip.frames[:4], clip.fps, clip.backward[:3], clip.forward[:3])
     style = clip.frames[7:8]
     painted = {m: temporal.paint_clip(short, m, net=random_vgg16, style=style,
                                       settings=settings, progress=False)
@@ -179,12 +179,12 @@ def test_ctrl_c_keeps_the_frames_done(clip):
 
 
 def test_gif_round_trip(tmp_path, clip):
-    path = video.write_clip(clip.frames, tmp_path / "clip.gif", fps=10)
+    path = clips.write_clip(clip.frames, tmp_path / "clip.gif", fps=10)
     with Image.open(path) as gif:
         assert gif.n_frames == len(clip)
         assert gif.size == (96, 72)
         assert gif.info["duration"] == 100
-    folder = video.write_clip(clip.frames[:3], tmp_path / "frames")
+    folder = clips.write_clip(clip.frames[:3], tmp_path / "frames")
     assert sorted(p.name for p in folder.iterdir()) == [
         "frame_0000.png", "frame_0001.png", "frame_0002.png"]
     assert not list(tmp_path.glob(".*.tmp"))
@@ -197,7 +197,7 @@ def test_gif_round_trip(tmp_path, clip):
 def test_bad_outputs_are_one_line_errors(tmp_path, name, message):
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(NSTError, match=message):
-        video.check_clip_output(tmp_path / name)
+        clips.check_clip_output(tmp_path / name)
 
 
 def test_missing_extras_name_the_pip_extra(tmp_path, monkeypatch):
@@ -215,9 +215,9 @@ def test_missing_extras_name_the_pip_extra(tmp_path, monkeypatch):
     clip_file = tmp_path / "clip.mp4"
     clip_file.write_bytes(b"not really")
     with pytest.raises(NSTError, match=r"nst-utils\[video\]"):
-        video.read_clip(clip_file)
+        clips.read_clip(clip_file)
     with pytest.raises(NSTError, match=r"nst-utils\[video\]"):
-        video.check_clip_output(tmp_path / "out.mp4")
+        clips.check_clip_output(tmp_path / "out.mp4")
     frame = torch.rand(1, 3, 8, 8)
     with pytest.raises(NSTError, match=r"nst-utils\[flow\]"):
         flow.estimate_flow(frame, frame)
@@ -225,17 +225,17 @@ def test_missing_extras_name_the_pip_extra(tmp_path, monkeypatch):
 
 def test_bad_clip_inputs(tmp_path):
     with pytest.raises(NSTError, match="video file not found"):
-        video.load_clip(tmp_path / "missing.mp4")
+        clips.load_clip(tmp_path / "missing.mp4")
     with pytest.raises(NSTError, match="at least 2 frames"):
-        video.synthetic_clip("chelsea", frames=1)
-    assert len(video.load_clip("synthetic:coffee", size=64, frames=3)) == 3
+        clips.synthetic_clip("chelsea", frames=1)
+    assert len(clips.load_clip("synthetic:coffee", size=64, frames=3)) == 3
 
 
 def test_estimated_flow_recovers_the_synthetic_camera(clip):
     """OpenCV's Farnebäck flow (optional extra) follows the camera: warping along it leaves
     far less than a still camera does (measured 0.032 against 0.127; the true flow: 0.005)."""
     pytest.importorskip("cv2")
-    estimated = video.Clip(clip.frames[:3], clip.fps).with_estimated_flow()
+    estimated = clips.Clip(clip.frames[:3], clip.fps).with_estimated_flow()
     warped = flow.warp(clip.frames[:2], estimated.backward)
     mask = clip.masks[:2]
     standing_still = _masked_mean_abs(clip.frames[:2], clip.frames[1:3], mask)
@@ -244,8 +244,8 @@ def test_estimated_flow_recovers_the_synthetic_camera(clip):
 
 def test_mp4_round_trip(tmp_path, clip):
     pytest.importorskip("av")
-    path = video.write_clip(clip.frames, tmp_path / "clip.mp4", fps=8)
-    back = video.read_clip(path, size=96)
+    path = clips.write_clip(clip.frames, tmp_path / "clip.mp4", fps=8)
+    back = clips.read_clip(path, size=96)
     assert len(back) == len(clip) and back.frames.shape[-2:] == clip.frames.shape[-2:]
     assert (back.frames - clip.frames).abs().mean() < 0.05  # lossy H.264
 
@@ -289,7 +289,7 @@ def test_cli_paints_the_synthetic_clip(tmp_path, capsys):
 def test_cli_ctrl_c_keeps_the_frames_done(tmp_path, capsys, monkeypatch):
     """Ctrl-C during the third frame: the two frames done are written (a GIF, whole), the
     exit status is 130 and one line says what was kept."""
-    from nst_utils import pipeline
+    from nst_utils.paper import pipeline
 
     calls = []
 
@@ -313,7 +313,7 @@ def test_cli_ctrl_c_keeps_the_frames_done(tmp_path, capsys, monkeypatch):
 def test_cli_paints_a_users_clip_with_estimated_flow(tmp_path, capsys, clip):
     pytest.importorskip("av")
     pytest.importorskip("cv2")
-    source = video.write_clip(clip.frames[:3], tmp_path / "mine.mp4")
+    source = clips.write_clip(clip.frames[:3], tmp_path / "mine.mp4")
     out = tmp_path / "frames"
     status, printed, _ = _nst(capsys, "video", str(source), "-o", str(out), "--style", "swirls",
                               "--size", "48", "--steps", "1", "--arch", "vgg16")  # fmt: skip

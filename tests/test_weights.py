@@ -18,9 +18,9 @@ import torch
 from skimage import data
 from torchvision.models import vgg16 as torchvision_vgg16
 
-from nst_utils import weights
+from nst_utils.assets import weights
 from nst_utils.errors import NSTError
-from nst_utils.layers import layer_names
+from nst_utils.paper.layers import layer_names
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

@@ -1,4 +1,5 @@
-"""The explorers of ``nst_utils.widgets``, driven from code as a student would with the mouse.
+"""The explorers of ``nst_utils.display.widgets``, driven from code as a student would with the
+mouse.
 
 Every test changes a control and checks that what is shown changed (image bytes, title), so a
 test fails if an observer stops updating its output. A random VGG-16 and tiny images keep
@@ -13,14 +14,14 @@ import time
 import pytest
 import torch
 
-from nst_utils import pipeline
-from nst_utils.losses import gram_matrix, style_layer_loss
-from nst_utils.plotting import cluster_order
-from nst_utils.widgets import FeatureMapExplorer, GramExplorer, Playground, RatioExplorer
-from nst_utils.widgets.base import ImageSet
-from nst_utils.widgets.cache import FeatureCache
-from nst_utils.widgets.feature_maps import feature_grid_png
-from nst_utils.widgets.render import png_bytes
+from nst_utils.display.plotting import cluster_order
+from nst_utils.display.widgets import FeatureMapExplorer, GramExplorer, Playground, RatioExplorer
+from nst_utils.display.widgets.base import ImageSet
+from nst_utils.display.widgets.cache import FeatureCache
+from nst_utils.display.widgets.feature_maps import feature_grid_png
+from nst_utils.display.widgets.render import png_bytes
+from nst_utils.paper import pipeline
+from nst_utils.paper.losses import gram_matrix, style_layer_loss
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,8 @@ def wait_until(predicate, timeout=60.0):
 
 @pytest.fixture
 def pipeline_runs(monkeypatch):
-    """Counts the explorers' calls of :func:`nst_utils.pipeline.run`; ``slow`` seconds of sleep
+    """Counts the explorers' calls of :func:`nst_utils.paper.pipeline.run`; ``slow`` seconds of
+    sleep
     per callback make a run long enough to be stopped."""
     real = pipeline.run
 
@@ -283,7 +285,7 @@ def test_playground_runs_the_pipeline_with_its_controls(net, images):
 
 
 def test_playground_ratio_starts_at_the_networks_beta(net, images, monkeypatch):
-    from nst_utils.widgets import playground
+    from nst_utils.display.widgets import playground
 
     monkeypatch.setattr(playground, "default_style_weight", lambda net: 2.5e-3)  # Caffe's
     assert Playground(net, images).ratio.value == pytest.approx(2.5e-3)

@@ -5,10 +5,10 @@ import time
 import torch
 
 import nst_utils  # noqa: F401
-from nst_utils.fast_style import StyleLoss
-from nst_utils.painter import StyleNet
-from nst_utils.pipeline import _picture
-from nst_utils.vgg import load_vgg
+from nst_utils.networks.fast_style import StyleLoss
+from nst_utils.networks.painter import StyleNet
+from nst_utils.paper.pipeline import _picture
+from nst_utils.paper.vgg import load_vgg
 
 net = load_vgg("vgg19-caffe", "avg", "cpu", verbose=False)
 loss = StyleLoss(net, [_picture("starry_night", 256, torch.device("cpu"))])

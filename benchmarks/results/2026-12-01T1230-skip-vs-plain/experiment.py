@@ -6,12 +6,12 @@ import time
 import torch
 
 import nst_utils  # noqa
-from nst_utils import fast_style
-from nst_utils.images import load_image
-from nst_utils.painter import StyleNet
-from nst_utils.pipeline import score
-from nst_utils.training import TrainSettings
-from nst_utils.vgg import load_vgg
+from nst_utils.assets.images import load_image
+from nst_utils.networks import fast_style
+from nst_utils.networks.painter import StyleNet
+from nst_utils.networks.training import TrainSettings
+from nst_utils.paper.pipeline import score
+from nst_utils.paper.vgg import load_vgg
 
 skip = sys.argv[1] == "skip"
 steps, size, lr = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
@@ -26,6 +26,6 @@ out = {"skip": skip, "steps": steps, "size": size, "lr": lr, "seconds": round(se
 for photo in ("tubingen", "chelsea"):
     pic = fast_style.paint(model, load_image(photo, 256))
     out[photo] = score(net, pic, photo, "starry_night").as_floats()
-    from nst_utils.images import save_image
+    from nst_utils.assets.images import save_image
     save_image(pic, f"/work/exp16/{'skip' if skip else 'base'}-{steps}-{size}-{photo}.png")
 print(json.dumps(out), flush=True)

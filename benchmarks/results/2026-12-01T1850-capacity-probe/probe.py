@@ -12,12 +12,12 @@ from pathlib import Path
 
 import nst_utils  # noqa: F401  (before torch, as the kit's entry points do)
 import torch
-from nst_utils.fast_style import paint, train_style
-from nst_utils.images import load_image
-from nst_utils.painter import StyleNet
-from nst_utils.pipeline import Settings, score
-from nst_utils.training import TrainSettings
-from nst_utils.vgg import load_vgg
+from nst_utils.networks.fast_style import paint, train_style
+from nst_utils.assets.images import load_image
+from nst_utils.networks.painter import StyleNet
+from nst_utils.paper.pipeline import Settings, score
+from nst_utils.networks.training import TrainSettings
+from nst_utils.paper.vgg import load_vgg
 
 channels, steps = int(sys.argv[1]), int(sys.argv[2])
 net = load_vgg(pooling="avg", verbose=False)

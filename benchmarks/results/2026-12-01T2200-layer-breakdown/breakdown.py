@@ -15,15 +15,15 @@ from pathlib import Path
 
 import nst_utils  # noqa: F401
 import torch
-from nst_utils.fast_style import paint
-from nst_utils.images import load_image, match_size
-from nst_utils.layers import CONTENT_LAYERS, STYLE_LAYERS
-from nst_utils.losses import style_loss
-from nst_utils.objective import ContentTarget, StyleTarget, default_style_weight, positions
-from nst_utils.painter import load_model, shipped_models
-from nst_utils.photos import HELD_OUT_PHOTOS
-from nst_utils.pipeline import Settings, _picture, stylize
-from nst_utils.vgg import load_vgg
+from nst_utils.networks.fast_style import paint
+from nst_utils.assets.images import load_image, match_size
+from nst_utils.paper.layers import CONTENT_LAYERS, STYLE_LAYERS
+from nst_utils.paper.losses import style_loss
+from nst_utils.paper.objective import ContentTarget, StyleTarget, default_style_weight, positions
+from nst_utils.networks.painter import load_model, shipped_models
+from nst_utils.networks.photos import HELD_OUT_PHOTOS
+from nst_utils.paper.pipeline import Settings, _picture, stylize
+from nst_utils.paper.vgg import load_vgg
 
 SIZE, BAR_ITERATIONS = 256, 50
 

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import nst_utils  # noqa: F401
 import torch
-from nst_utils.fast_style import StyleLoss
-from nst_utils.images import load_image
-from nst_utils.painter import StyleNet, load_model
-from nst_utils.pipeline import Settings, _picture, score
-from nst_utils.vgg import load_vgg
+from nst_utils.networks.fast_style import StyleLoss
+from nst_utils.assets.images import load_image
+from nst_utils.networks.painter import StyleNet, load_model
+from nst_utils.paper.pipeline import Settings, _picture, score
+from nst_utils.paper.vgg import load_vgg
 
 SIZE = 256
 

@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 
 import nst_utils  # noqa: F401  (before torch, as the kit's entry points)
-from nst_utils.fast_style import paint
-from nst_utils.figures import image_grid
-from nst_utils.images import load_image
-from nst_utils.painter import load_model, style_mix
-from nst_utils.photos import HELD_OUT_PHOTOS
-from nst_utils.pipeline import score
-from nst_utils.vgg import load_vgg
+from nst_utils.assets.images import load_image
+from nst_utils.display.figures import image_grid
+from nst_utils.networks.fast_style import paint
+from nst_utils.networks.painter import load_model, style_mix
+from nst_utils.networks.photos import HELD_OUT_PHOTOS
+from nst_utils.paper.pipeline import score
+from nst_utils.paper.vgg import load_vgg
 
 SIZE = 256
 HERE = Path(__file__).parent

@@ -1,0 +1,294 @@
+r"""The objective :math:`\alpha L_{content} + \beta L_{style} + \gamma L_{TV}` as one callable.
+
+Targets — the content image's features :math:`P^l` and the style image's Gram matrices
+:math:`A^l` — are computed **once**, when the objective is built, without autograd. Each call
+then needs one forward pass of the generated image up to the deepest layer used, and the
+backward pass through it.
+
+Content reconstruction, texture synthesis and full style transfer are the same objective with
+some terms switched off: no content image (texture synthesis, paper Fig. 1 top), no style image
+(content reconstruction, Fig. 1 bottom), or both (Fig. 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..engine import speed
+from .layers import CONTENT_LAYERS, STYLE_LAYERS
+from .losses import (
+    REDUCTIONS,
+    content_loss,
+    gram_matrix,
+    style_loss,
+    temporal_loss,
+    total_variation,
+)
+from .vgg import VGGFeatures
+
+#: β with α = 1 on torchvision's networks (ImageNet-normalised input): with the kit's loss
+#: normalisation, β/α from about 0.1 (content dominates) to 1000 (style dominates) spans the
+#: paper's Fig. 3; 100 gives a clearly painted photo.
+STYLE_WEIGHT = 1e2
+#: The default β per network and pooling, calibrated so that the same command paints to a
+#: comparable degree on each (BENCHMARKS.md, "Per-network style weight";
+#: ``benchmarks/calibrate_networks.py``). The Caffe VGG-19 sees pixels in 0–255, so its
+#: responses are tens of times larger: the content loss grows with their square and the style
+#: loss with their fourth power; average pooling changes the deep responses' scale again.
+#: torchvision's VGG-19 shares VGG-16's input convention and training recipe; it keeps VGG-16's
+#: value (its weights cannot be had offline, so it was not calibrated here).
+STYLE_WEIGHTS = {
+    "vgg16": {"avg": STYLE_WEIGHT, "max": STYLE_WEIGHT},
+    "vgg19": {"avg": STYLE_WEIGHT, "max": STYLE_WEIGHT},
+    "vgg19-caffe": {"avg": 2.5e-3, "max": 1e-3},
+}
+#: How large each network's content loss is for the same images, relative to VGG-16's with the
+#: same pooling (the geometric mean over the calibration pairs, BENCHMARKS.md): a weight on a
+#: term that does not go through the network (total variation, say) must grow by this factor
+#: to keep its share.
+CONTENT_SCALES = {
+    "vgg16": {"avg": 1.0, "max": 1.0},
+    "vgg19": {"avg": 1.0, "max": 1.0},
+    "vgg19-caffe": {"avg": 1.15e5, "max": 4.4e4},
+}
+
+
+def default_style_weight(net: VGGFeatures) -> float:
+    """β for ``net`` when none is given: :data:`STYLE_WEIGHTS` by architecture and pooling.
+
+    A rescaled VGG (:mod:`nst_utils.beyond.rescale`: every channel's mean response 1) keeps
+    :data:`STYLE_WEIGHT` whatever the network, since its responses no longer carry the input
+    convention's scale.
+    """
+    if getattr(net, "rescaled", False):
+        return STYLE_WEIGHT
+    return STYLE_WEIGHTS[net.arch][net.pooling]
+
+
+def content_scale(net: VGGFeatures) -> float:
+    """:data:`CONTENT_SCALES` for ``net``: 1 on torchvision's networks and a rescaled VGG."""
+    if getattr(net, "rescaled", False):
+        return 1.0
+    return CONTENT_SCALES[net.arch][net.pooling]
+
+
+@dataclass
+class LossTerms:
+    """The parts of one evaluation; ``total`` is what is minimised. ``temporal`` is there only
+    when the objective has a :class:`TemporalTarget` (video, :mod:`nst_utils.video.temporal`)."""
+
+    content: torch.Tensor
+    style: torch.Tensor
+    tv: torch.Tensor
+    total: torch.Tensor
+    temporal: torch.Tensor | None = None
+
+    def parts(self) -> dict[str, torch.Tensor]:
+        """The terms by name, ``temporal`` only if present."""
+        names = ("content", "style", "tv", "total", "temporal")
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+
+    def as_floats(self) -> dict[str, float]:
+        """Plain numbers (one host sync), e.g. for the history log."""
+        return {k: float(v.detach()) for k, v in self.parts().items()}
+
+    def detached(self) -> LossTerms:
+        return LossTerms(**{k: v.detach() for k, v in self.parts().items()})
+
+
+class ContentTarget:
+    r"""The content image's responses :math:`P^l` on ``layers`` and the loss against them."""
+
+    def __init__(
+        self,
+        net: VGGFeatures,
+        image: torch.Tensor,
+        layers: Sequence[str] = CONTENT_LAYERS,
+        reduction: str = "mean",
+    ) -> None:
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"unknown reduction {reduction!r}: choose {', '.join(REDUCTIONS)}")
+        self.layers = net.check_layers(layers)
+        self.reduction = reduction
+        with torch.no_grad():
+            self.targets = {k: v.detach() for k, v in net(image, self.layers).items()}
+
+    def loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean over the layers of each layer's content loss (one layer in the paper)."""
+        losses = [content_loss(features[k], t, self.reduction) for k, t in self.targets.items()]
+        return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
+
+
+class StyleTarget:
+    r"""The style image's Gram matrices :math:`A^l` and :math:`\sum_l w_l E_l` against them.
+
+    The paper's images have the same size. When they do not (another aspect ratio, a style
+    image at another resolution), :math:`A^l` sums over the style image's :math:`M^s_l`
+    positions but :math:`G^l` over the generated image's :math:`M_l`, so eq. 4 would ask for
+    features :math:`\sqrt{M^s_l / M_l}` times too strong. The target is therefore kept per
+    position, :math:`A^l / M^s_l`, and compared as :math:`A^l M_l / M^s_l`:
+
+    .. math:: E_l = \frac{1}{4 N_l^2 M_l^2} \sum_{i,j}
+              \Big(G^l_{ij} - \frac{M_l}{M^s_l} A^l_{ij}\Big)^2
+              = \frac{1}{4 N_l^2} \sum_{i,j}
+              \Big(\frac{G^l_{ij}}{M_l} - \frac{A^l_{ij}}{M^s_l}\Big)^2 ,
+
+    which is eq. 4 exactly when :math:`M_l = M^s_l`.
+    """
+
+    def __init__(
+        self,
+        net: VGGFeatures,
+        image: torch.Tensor,
+        layers: Sequence[str] = STYLE_LAYERS,
+        layer_weights: Sequence[float] | None = None,
+    ) -> None:
+        self.layers = net.check_layers(layers)
+        if layer_weights is None:
+            layer_weights = [1.0 / len(self.layers)] * len(self.layers)
+        if len(layer_weights) != len(self.layers):
+            raise ValueError("give one style-layer weight per style layer")
+        self.layer_weights = dict(zip(self.layers, map(float, layer_weights), strict=True))
+        with torch.no_grad():
+            self.grams = self.target_grams(net, image)
+
+    def target_grams(self, net: VGGFeatures, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        r""":math:`A^l / M^s_l` for every style layer (subclasses may mask or blend)."""
+        return {k: gram_matrix(f) / positions(f) for k, f in net(image, self.layers).items()}
+
+    def loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        r""":math:`\sum_l w_l E_l`, with :math:`E_l` from
+        :func:`~nst_utils.paper.losses.style_loss`."""
+        targets = {k: a * positions(features[k]) for k, a in self.grams.items()}
+        return style_loss(features, targets, self.layer_weights)
+
+
+class TemporalTarget:
+    r"""The previous stylised frame warped onto this one, :math:`\omega`, and the weights
+    :math:`c` (1 where the optical flow is reliable): :math:`L_{temporal}` of Ruder et al.
+    (2016) against them, :func:`~nst_utils.paper.losses.temporal_loss`."""
+
+    def __init__(self, warped: torch.Tensor, mask: torch.Tensor) -> None:
+        if warped.shape[-2:] != mask.shape[-2:]:
+            raise ValueError("the warped frame and its mask must have the same size")
+        self.warped, self.mask = warped.detach(), mask.detach()
+
+    def at(self, image: torch.Tensor) -> TemporalTarget:
+        """This target at ``image``'s size and device (the kit's one filter; the mask is
+        resized too and stays in [0, 1])."""
+        from ..assets.images import resize
+
+        shape = tuple(image.shape[-2:])
+        return TemporalTarget(resize(self.warped.to(image.device), shape),
+                              resize(self.mask.to(image.device), shape))  # fmt: skip
+
+    def loss(self, image: torch.Tensor) -> torch.Tensor:
+        return temporal_loss(image, self.warped, self.mask)
+
+
+def positions(features: torch.Tensor) -> int:
+    """:math:`M_l = H_l W_l`, the number of positions of a ``(B, N, H, W)`` feature map."""
+    return features.shape[-2] * features.shape[-1]
+
+
+class Objective:
+    r"""``objective(image) -> LossTerms``: :math:`\alpha L_{content} + \beta \sum_s w_s
+    L_{style}^{(s)} + \gamma L_{TV}`, the thing :func:`nst_utils.paper.optimize.optimize` minimises;
+    for a video frame also :math:`+ \lambda L_{temporal}` against a :class:`TemporalTarget`.
+
+    ``styles`` is a list of ``(target, weight)`` pairs so that several styles can be blended;
+    the paper uses one with weight 1. A target is a :class:`StyleTarget` or anything with
+    ``layers`` and ``loss(features)`` (e.g. :class:`nst_utils.beyond.spatial.MaskedStyleTarget`).
+
+    ``fast`` (default on) evaluates through :func:`nst_utils.engine.speed.evaluate`: the same
+    values,
+    computed with the tricks BENCHMARKS.md measured. Off, :meth:`terms` runs as written here.
+    """
+
+    def __init__(
+        self,
+        net: VGGFeatures,
+        content: ContentTarget | None = None,
+        styles: Iterable[tuple[StyleTarget, float]] = (),
+        content_weight: float = 1.0,
+        style_weight: float = 1.0,
+        tv_weight: float = 0.0,
+        temporal: TemporalTarget | None = None,
+        temporal_weight: float = 0.0,
+    ) -> None:
+        self.net = net
+        self.content = content
+        self.styles = list(styles)
+        self.content_weight = content_weight
+        self.style_weight = style_weight
+        self.tv_weight = tv_weight
+        self.temporal = temporal
+        self.temporal_weight = temporal_weight
+        self.fast = True
+        if content is None and not self.styles:
+            raise ValueError("an objective needs a content target, a style target, or both")
+        layers = list(content.layers) if content else []
+        for target, _ in self.styles:
+            layers += [name for name in target.layers if name not in layers]
+        self.layers = tuple(layers)
+
+    def __call__(self, image: torch.Tensor) -> LossTerms:
+        if self.fast:
+            return speed.evaluate(self, image)
+        return self.terms(image, self.net(image, self.layers))
+
+    def terms(
+        self, image: torch.Tensor, features: dict[str, torch.Tensor],
+        styles: Sequence[tuple[StyleTarget, float]] | None = None,
+        style_terms: Sequence[torch.Tensor] = (),
+    ) -> LossTerms:  # fmt: skip
+        """The loss of ``image`` from its ``features``. ``styles`` (default: all) are the style
+        targets still to compute; ``style_terms`` are terms computed already."""
+        zero = image.new_zeros(())
+        content = self.content.loss(features) if self.content else zero
+        styles = self.styles if styles is None else styles
+        style_terms = [*style_terms, *(w * t.loss(features) for t, w in styles)]
+        style = torch.stack(style_terms).sum() if style_terms else zero
+        total = self.content_weight * content + self.style_weight * style
+        tv = zero
+        if self.tv_weight:
+            tv = total_variation(image)
+            total = total + self.tv_weight * tv
+        temporal = None
+        if self.temporal is not None:
+            temporal = self.temporal.loss(image)
+            total = total + self.temporal_weight * temporal
+        return LossTerms(content, style, tv, total, temporal)
+
+
+def build_objective(
+    net: VGGFeatures,
+    content: torch.Tensor | None = None,
+    style: torch.Tensor | Sequence[tuple[torch.Tensor, float]] | None = None,
+    *,
+    content_layers: Sequence[str] = CONTENT_LAYERS,
+    style_layers: Sequence[str] = STYLE_LAYERS,
+    content_weight: float = 1.0,
+    style_weight: float | None = None,
+    tv_weight: float = 0.0,
+    content_reduction: str = "mean",
+) -> Objective:
+    """Objective from images: ``style`` is one image or ``[(image, weight), ...]`` to blend.
+
+    Blend weights must be positive; they are divided by their total. ``style_weight`` ``None``
+    is the network's default, :func:`default_style_weight`.
+    """
+    if style_weight is None:
+        style_weight = default_style_weight(net)
+    content_target = None
+    if content is not None:
+        content_target = ContentTarget(net, content, content_layers, content_reduction)
+    pairs = [] if style is None else ([(style, 1.0)] if torch.is_tensor(style) else list(style))
+    if any(w <= 0 for _, w in pairs):
+        raise ValueError("style blend weights must be positive")
+    total_w = sum(w for _, w in pairs)
+    styles = [(StyleTarget(net, img, style_layers), w / total_w) for img, w in pairs]
+    return Objective(net, content_target, styles, content_weight, style_weight, tv_weight)
