@@ -67,7 +67,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..assets import model_files
-from ..errors import NSTError
+from ..errors import NSTError, one_line
 
 #: Added to the variance before the square root (torch's instance-norm default).
 EPS = 1e-5
@@ -255,11 +255,7 @@ def read_metadata(path: str | os.PathLike) -> dict:
             "'nst train-style'"
         ) from None
     except Exception as err:  # safetensors' own error for a damaged header
-        raise NSTError(f"{path}: damaged model file ({_one_line(err)}); train it again") from None
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())[:200]
+        raise NSTError(f"{path}: damaged model file ({one_line(err)}); train it again") from None
 
 
 def load_model(name_or_path: str | os.PathLike, device: torch.device | str = "cpu") -> StyleNet:
@@ -275,7 +271,7 @@ def load_model(name_or_path: str | os.PathLike, device: torch.device | str = "cp
         net = StyleNet(**{"skip": False, **meta["architecture"]})  # older files: no skip
         net.load_state_dict(model_files.read_weights(path), strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise NSTError(f"{path}: weights do not fit the architecture ({_one_line(err)})") from None
+        raise NSTError(f"{path}: weights do not fit the architecture ({one_line(err)})") from None
     net.style_names = list(meta["style_names"])
     net.record = dict(meta.get("record", {}))
     return net.to(device).eval().requires_grad_(False)
