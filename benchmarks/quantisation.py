@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from nst_utils.assets import weights
+from nst_utils.assets import archives, weights
 from nst_utils.paper.layers import conv_layer_names
 from nst_utils.paper.losses import gram_matrix
 from nst_utils.paper.objective import build_objective
@@ -110,7 +110,7 @@ def caffe_file_bounds() -> dict:
     raw = weights.load_features_state("vgg19-caffe")
     rows = {}
     names = conv_layer_names("vgg19-caffe")
-    for name, index in zip(names, weights._conv_indices("vgg19-caffe"), strict=True):
+    for name, index in zip(names, archives._conv_indices("vgg19-caffe"), strict=True):
         w = raw[f"{index}.weight"].flatten().double()
         centroids, counts = torch.unique(w, return_counts=True)  # sorted, used cells only
         mids = (centroids[1:] + centroids[:-1]) / 2

