@@ -86,9 +86,10 @@ def statistics_part(net, paper_net, decoders, size: int, paintings, steps: int) 
                 results[method] = decoder.paint(net, decoders, photo, [painting], method,
                                                 size=size)  # fmt: skip
             if steps:
-                results["optimisation"] = stylize(paper_net, photo, painting,
-                                                  Settings(steps=steps), progress=False).image
-            objective = build_objective(paper_net, photo, painting)
+                settings = Settings(fast=True, steps=steps)
+                results["optimisation"] = stylize(paper_net, photo, painting, settings,
+                                                  progress=False).image  # fmt: skip
+            objective = build_objective(paper_net, photo, painting, fast=True)
             row = {"photo": photo_name, "painting": painting_name}
             for method, image in results.items():
                 with torch.no_grad():
@@ -120,7 +121,7 @@ def _runs(net, paper_net, decoders, photo, painting, steps: int) -> dict:
         return lambda: decoder.paint(net, decoders, photo, [painting], method, size=size)
 
     def optimisation():
-        return stylize(paper_net, photo, painting, Settings(steps=steps), progress=False)
+        return stylize(paper_net, photo, painting, Settings(fast=True, steps=steps), progress=False)
 
     return {"adain": one_pass("adain"), "wct": one_pass("wct"), "optimisation": optimisation}
 

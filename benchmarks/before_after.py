@@ -12,7 +12,8 @@ overhead is the median over its pairs of full/bare (each full call against the b
 after it, so that a burst of other work on the machine mostly cancels); the median over the
 rounds is reported.
 
-*Full*: ``build_objective(net, content, style)`` (content relu4_2, style relu1_1 … relu5_1,
+*Full*: ``build_objective(net, content, style, fast=True)`` (content relu4_2, style relu1_1 …
+relu5_1,
 the default β), called under the engine's settings, backward, and one host read of the loss.
 *Bare*: the same network's pass to relu5_1 with ``sum`` as the loss, through the same memory
 layout the full pass uses. Weights: VGG-16 (offline, real). Images: the bundled chelsea and
@@ -78,7 +79,7 @@ def _overhead(net, layout, content, style, reps: int) -> dict:
     """Median seconds of full and bare, alternated ``reps`` times, and full/bare - 1."""
     from nst_utils.paper.objective import build_objective
 
-    objective = build_objective(net, content, style)
+    objective = build_objective(net, content, style, fast=True)
     x = content.clone().requires_grad_(True)
 
     def full():

@@ -4,7 +4,7 @@ Calibrates the default style weight β (α = 1) of the Caffe VGG-19 against VGG-
 the same ``nst stylize`` command paints to a comparable degree on both networks. The result
 is a **ratio** :math:`\rho = \beta_{caffe} / \beta_{vgg16}`: it depends on the networks' loss
 scales, not on the optimiser, so it should survive a change of optimiser; the default is
-:math:`\beta_{caffe} = \rho \cdot \beta_{vgg16}` (``nst_utils.paper.objective.STYLE_WEIGHTS``).
+:math:`\beta_{caffe} = \rho \cdot \beta_{vgg16}` (``nst_utils.assets.calibration.STYLE_WEIGHTS``).
 
 Two estimates, on four content × painting pairs (bundled photos, ``$NST_EXAMPLES_DIR``'s
 paintings), square images at ``--size`` px, the kit's default layers and loss normalisation:
@@ -52,7 +52,8 @@ from pathlib import Path
 
 import torch
 
-from nst_utils.paper.objective import STYLE_WEIGHTS, build_objective
+from nst_utils.assets.calibration import STYLE_WEIGHTS
+from nst_utils.paper.objective import build_objective
 from nst_utils.paper.pipeline import Settings, stylize
 
 from .common import load_net, machine, square_image
@@ -78,7 +79,7 @@ def measure(nets, photo, painting, image) -> dict:
     """``d``, and ``c_J``, ``s_J`` for every judge network J (see the module docstring)."""
     out = {"d": (image - photo).square().mean().sqrt().item()}
     for arch, net in nets.items():
-        objective = build_objective(net, photo, painting, style_weight=1.0)
+        objective = build_objective(net, photo, painting, style_weight=1.0, fast=True)
         start, end, far = objective(photo), objective(image), objective(painting)
         out[f"c_{arch}"] = end.content.item() / far.content.item()
         out[f"s_{arch}"] = math.log10(start.style.item() / end.style.item())
@@ -91,7 +92,7 @@ def scale_ratio(nets, photo, painting) -> dict:
     k, c = {}, {}
     for arch, net in nets.items():
         with torch.no_grad():
-            objective = build_objective(net, photo, painting, style_weight=1.0)
+            objective = build_objective(net, photo, painting, style_weight=1.0, fast=True)
             c[arch] = objective(painting).content.item()
             k[arch] = objective(photo).style.item() / c[arch]
     return {"k": k, "rho": k[REFERENCE] / k[CALIBRATED],
@@ -115,7 +116,7 @@ def paint(nets, photo, painting, beta_ref, rho, size, steps, label, log=print) -
         base = beta_ref * (1.0 if arch == REFERENCE else rho)
         for f in FACTORS:
             beta = float(f"{base * f:.3g}")
-            settings = Settings(size=size, steps=steps, style_weight=beta)
+            settings = Settings(fast=True, size=size, steps=steps, style_weight=beta)
             result = stylize(nets[arch], photo, painting, settings, progress=False)
             m = measure(nets, photo, painting, result.image)
             runs.append({"arch": arch, "factor": f, "beta": beta, **m})

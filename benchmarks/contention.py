@@ -67,11 +67,11 @@ def worker(size: int, steps: int, barrier: Path, index: int, count: int) -> dict
 
     net = load_vgg(device="cpu", verbose=False)
     content, style = load_image(CONTENT, size), load_image(STYLE, size)
-    stylize(net, content, style, Settings(steps=2), progress=False)  # warm-up
+    stylize(net, content, style, Settings(fast=True, steps=2), progress=False)  # warm-up
     (barrier / f"ready-{index}").touch()
     while len(list(barrier.glob("ready-*"))) < count:
         time.sleep(0.002)
-    result = stylize(net, content, style, Settings(steps=steps), progress=False)
+    result = stylize(net, content, style, Settings(fast=True, steps=steps), progress=False)
     seconds = [h["seconds"] for h in result.history]
     per_iteration = [b - a for a, b in zip([0.0, *seconds], seconds, strict=False)]
     return {"median_s": statistics.median(per_iteration), "arch": net.arch,
@@ -95,7 +95,7 @@ def alternating_worker(size: int, steps: int, turns: Path, index: int, count: in
 
     net = load_vgg(device="cpu", verbose=False)
     content, style = load_image(CONTENT, size), load_image(STYLE, size)
-    stylize(net, content, style, Settings(steps=2), progress=False)  # warm-up
+    stylize(net, content, style, Settings(fast=True, steps=2), progress=False)  # warm-up
     turn = turns / "turn"
     times: list[float] = []
     started = [0.0]
@@ -115,8 +115,8 @@ def alternating_worker(size: int, steps: int, turns: Path, index: int, count: in
 
     (turns / f"ready-{index}").touch()
     wait_for_turn()
-    stylize(net, content, style, Settings(steps=steps), progress=False, callback=hand_over,
-            callback_every=1)
+    stylize(net, content, style, Settings(fast=True, steps=steps), progress=False,
+            callback=hand_over, callback_every=1)  # fmt: skip
     return {"median_s": statistics.median(times), "samples": len(times), "wait": wait_settings()}
 
 
@@ -153,12 +153,12 @@ def threaded_worker(size: int, steps: int, count: int) -> dict:
 
     net = load_vgg(device="cpu", verbose=False)
     content, style = load_image(CONTENT, size), load_image(STYLE, size)
-    stylize(net, content, style, Settings(steps=2), progress=False)  # warm-up
+    stylize(net, content, style, Settings(fast=True, steps=2), progress=False)  # warm-up
     barrier, medians = threading.Barrier(count), [0.0] * count
 
     def run(i: int) -> None:
         barrier.wait()
-        result = stylize(net, content, style, Settings(steps=steps), progress=False)
+        result = stylize(net, content, style, Settings(fast=True, steps=steps), progress=False)
         seconds = [h["seconds"] for h in result.history]
         medians[i] = statistics.median(b - a for a, b in zip([0.0, *seconds], seconds,
                                                              strict=False))

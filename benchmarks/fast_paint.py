@@ -83,7 +83,7 @@ def stylize_once(vgg, content: torch.Tensor, style: torch.Tensor, steps: int) ->
     """``steps`` iterations of ``nst stylize``'s optimisation: wall time, per iteration."""
     from nst_utils.paper.pipeline import Settings, stylize
 
-    settings = Settings(steps=steps, precision=STYLIZE_PRECISION)
+    settings = Settings(fast=True, steps=steps, precision=STYLIZE_PRECISION)
     t0 = time.perf_counter()
     result = stylize(vgg, content, style, settings, progress=False)
     wall = time.perf_counter() - t0
@@ -169,7 +169,7 @@ def measure_training(vgg, size: int, batch: int, steps: int, precision: str = "f
     from nst_utils.paper.pipeline import Settings
 
     style = load_image(STYLE_IMAGE, size)
-    loss_fn = fast_style.StyleLoss(vgg, [style], Settings(precision=precision))
+    loss_fn = fast_style.StyleLoss(vgg, [style], Settings(fast=True, precision=precision))
     settings = training.TrainSettings(size=size, batch=batch, steps=steps, log_every=1)
     stamps: list[float] = []
     torch.manual_seed(0)

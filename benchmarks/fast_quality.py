@@ -52,7 +52,8 @@ def compare(net, model_name: str, photo: str, size: int, iterations: int, out: P
     style = model.record["styles"][0]
     picture = paint(model, load_image(photo, size))
     network = score(net, picture, photo, style).as_floats()
-    run = Settings(size=size, steps=iterations + 1)  # the last row: after ``iterations`` steps
+    # the last row: after ``iterations`` steps
+    run = Settings(fast=True, size=size, steps=iterations + 1)
     result = stylize(net, photo, style, run, progress=False)
     bar = min(row["total"] for row in result.history if steps_taken(row) <= BAR_ITERATIONS)
     stem = f"{label or Path(model_name).stem}-{photo}-{size}"

@@ -134,7 +134,7 @@ def _patched(fn, context):
 
 
 def _steps(net, content, style, precision: str, sync: bool = True, fast: bool = True):
-    objective = build_objective(net, content, style)
+    objective = build_objective(net, content, style, fast=True)
     objective.fast = fast
     x = content.clone().requires_grad_(True)
 
@@ -244,7 +244,7 @@ def measure(net, sizes=(128, 256, 512), reps=None, arch: str = "vgg16", log=prin
 def measure_compile(net, size: int = 256, reps: int = 5, log=print) -> dict:
     """``torch.compile`` of the objective: compile time, then eager vs compiled per iteration."""
     content, style = images(size)
-    objective = build_objective(net, content, style)
+    objective = build_objective(net, content, style, fast=True)
 
     def loss(x):
         terms = objective(x)

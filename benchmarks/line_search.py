@@ -36,17 +36,20 @@ def experiments(net, photo, painting) -> dict:
     return {
         "stylize relu1_1..relu3_1 at beta_0, from the photo": (
             build_objective(
-                net, photo, painting, style_weight=2.5e-3, style_layers=STYLE_LAYERS[:3]
+                net, photo, painting, style_weight=2.5e-3, style_layers=STYLE_LAYERS[:3],
+                fast=True,
             ),
             photo,
         ),
-        "stylize, all layers, from noise": (build_objective(net, photo, painting), noise),
+        "stylize, all layers, from noise": (
+            build_objective(net, photo, painting, fast=True), noise
+        ),
         "content relu4_1 from noise": (
-            build_objective(net, photo, None, content_layers=("relu4_1",)),
+            build_objective(net, photo, None, content_layers=("relu4_1",), fast=True),
             noise,
         ),
         "texture relu1_1..relu5_1 from noise": (
-            build_objective(net, None, painting, style_layers=STYLE_LAYERS),
+            build_objective(net, None, painting, style_layers=STYLE_LAYERS, fast=True),
             initial_image("noise", painting, seed=0),
         ),
     }

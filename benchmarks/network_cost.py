@@ -23,7 +23,7 @@ def measure(size: int, reps: int) -> dict:
     steps = {}
     for arch in ("vgg19-caffe", "vgg16"):
         net = load_net(arch)
-        objective = build_objective(net, content, style)
+        objective = build_objective(net, content, style, fast=True)
         x = content.clone().requires_grad_(True)
 
         def step(objective=objective, x=x):

@@ -158,10 +158,10 @@ def transfer_effect(net, quantised, size: int, steps: int) -> list[dict]:
     for content, style in PAIRS:
         photo = square_image(content, size)
         painting = square_image(style, size)
-        judge = build_objective(net, photo, painting)
+        judge = build_objective(net, photo, painting, fast=True)
         row = {"pair": f"{content} x {style}"}
         for label, model in (("float", net), ("quantised", quantised)):
-            result = stylize(model, photo, painting, Settings(size=size, steps=steps),
+            result = stylize(model, photo, painting, Settings(fast=True, size=size, steps=steps),
                              progress=False)  # fmt: skip
             with torch.no_grad():
                 row[label] = judge(result.image).total.item()

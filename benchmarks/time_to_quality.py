@@ -58,7 +58,7 @@ def measure(net, size: int = 512, steps: int = 50, log=print) -> dict:
         ref_image, ref_history = run_style_transfer(net, content, style, content,
                                                     num_steps=steps)
         ref_wall = time.perf_counter() - t0
-    scorer = build_objective(net, content, style)
+    scorer = build_objective(net, content, style, fast=True)
     target = _score(scorer, ref_image)
     evals = len(ref_history)
     log(f"  reference ({evals} evaluations at {size} px): {ref_wall:.1f} s, final total "
@@ -88,7 +88,7 @@ def measure(net, size: int = 512, steps: int = 50, log=print) -> dict:
 
 def _single_scale(net, content, style, target: float, evals: int, precision: str) -> dict:
     t0 = time.perf_counter()
-    objective = build_objective(net, content, style)
+    objective = build_objective(net, content, style, fast=True)
     setup = time.perf_counter() - t0
     at_evals: dict[str, torch.Tensor] = {}
     stop = _stopper(content.shape[-1], target)
@@ -118,7 +118,7 @@ def _coarse_to_fine(net, content, style, target: float, evals: int, precision: s
     t0 = time.perf_counter()
     stages, start = [], None
     for scale, steps in zip(scales, [*coarse, 2 * evals], strict=True):  # the pipeline per size
-        settings = Settings(size=scale, steps=steps, precision=precision)
+        settings = Settings(fast=True, size=scale, steps=steps, precision=precision)
         stages.append(run(net, content, style, settings, init=start, progress=False,
                           callback=_stopper(size, target), callback_every=1))  # fmt: skip
         start = stages[-1].image
@@ -150,7 +150,7 @@ def _reached(row: dict) -> str:
 def precision_check(net, size: int = 256, steps: int = 300, log=print) -> dict:
     """Final fp32-scored loss of fp32, bf16 and perturbed-fp32 runs at class settings."""
     content, style = images(size)
-    objective = build_objective(net, content, style)
+    objective = build_objective(net, content, style, fast=True)
     noise = torch.randn(content.shape, generator=torch.Generator().manual_seed(1))
     runs = {"fp32": (content, "fp32"), "bf16": (content, "bf16"),
             "fp32_perturbed": ((content + 1e-3 * noise).clamp(0, 1), "fp32")}

@@ -5,7 +5,7 @@ Video (issue 17): each way of painting the synthetic clip
 the Chelsea photo, exact flow), measured by Lai et al.'s masked warping error (flicker), frames
 per second, and the mean style loss of its frames (``pipeline.score``, the paper's objective at
 default settings). Methods: ``optimize`` (frame by frame), ``temporal`` (Ruder et al., at
-``Settings.temporal_weight`` and, with ``--sweep``, other weights), ``fast`` (a trained
+``temporal.TEMPORAL_WEIGHT`` and, with ``--sweep``, other weights), ``fast`` (a trained
 network: ``--model``, else the first shipped one, else left out) and ``blend`` (the fast frames,
 else the optimised ones, blended along the flow). Run the timings alone: ``cpu-timing``.
 
@@ -36,7 +36,7 @@ def measure(frames: int, size: int, steps: int, model_name: str | None, sweep: b
     net = load_vgg("vgg16", device="cpu", verbose=False)
     style, style_name = load_example("starry_night", 256, fallback="swirls")
     clip = clips.synthetic_clip("chelsea", frames=frames, size=size)
-    settings = Settings(steps=steps)
+    settings = Settings(fast=True, steps=steps)
     painted = {}
     for method in ("optimize", "temporal"):
         painted[method] = temporal.paint_clip(clip, method, net=net, style=style,
@@ -44,8 +44,8 @@ def measure(frames: int, size: int, steps: int, model_name: str | None, sweep: b
     if sweep:
         for weight in (0.0, 1e3, 1e5):
             painted[f"temporal, lambda={weight:g}"] = temporal.paint_clip(
-                clip, "temporal", net=net, style=style,
-                settings=settings.updated(temporal_weight=weight), progress=False,
+                clip, "temporal", net=net, style=style, settings=settings,
+                temporal_weight=weight, progress=False,
             )  # fmt: skip
     shipped = painter.shipped_models()
     model_name = model_name or (shipped[0] if shipped else None)
@@ -60,7 +60,7 @@ def measure(frames: int, size: int, steps: int, model_name: str | None, sweep: b
     )  # fmt: skip
     rows = temporal.compare(clip, painted, net=net, style=style)
     return {"clip": {"frames": frames, "size": size, "photo": "chelsea", "style": style_name},
-            "steps": steps, "temporal_weight": settings.temporal_weight, "model": model_name,
+            "steps": steps, "temporal_weight": temporal.TEMPORAL_WEIGHT, "model": model_name,
             "blend_of": source, "blend_share": temporal.BLEND,
             "input_clip_error": clip.warping_error(clip.frames), "rows": rows}  # fmt: skip
 

@@ -150,7 +150,8 @@ def test_inverting_the_photo_own_features_is_content_reconstruction(random_vgg16
     settings = Settings(init="noise", steps=4, content_layers=("relu2_1",))
     plain = run(random_vgg16, photo, None, settings, progress=False)
     own = random_vgg16(photo, ["relu2_1"])
-    given = run(random_vgg16, photo, None, settings, content_features=own, progress=False)
+    given = run(random_vgg16, photo, None, settings, progress=False,
+                extensions=[arbitrary.FeatureTargets(own)])  # fmt: skip
     assert torch.allclose(plain.image, given.image, atol=1e-5)  # layouts differ in rounding
 
 
@@ -169,7 +170,8 @@ def test_inversion_moves_the_picture_towards_the_style_statistics(random_vgg16):
 def test_content_features_of_the_wrong_shape_are_refused(random_vgg16):
     photo = torch.rand(1, 3, 40, 40)
     wrong = random_vgg16(torch.rand(1, 3, 48, 40), ["relu1_1"])
+    given = [arbitrary.FeatureTargets(wrong)]
     with pytest.raises(NSTError, match="relu1_1 have shape"):
-        run(random_vgg16, photo, None, Settings(steps=1), content_features=wrong, progress=False)
+        run(random_vgg16, photo, None, Settings(steps=1), extensions=given, progress=False)
     with pytest.raises(NSTError, match="need a content image"):
-        run(random_vgg16, None, photo, Settings(steps=1), content_features=wrong, progress=False)
+        run(random_vgg16, None, photo, Settings(steps=1), extensions=given, progress=False)

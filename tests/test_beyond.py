@@ -17,7 +17,7 @@ from PIL import Image
 from nst_utils.assets.images import load_image
 from nst_utils.beyond import color
 from nst_utils.beyond.spatial import MaskedStyleTarget, horizon_masks
-from nst_utils.beyond.styles import StyleSpec, attach_masks, blend_shares, parse_style_spec
+from nst_utils.beyond.styles import StyleSpec, attach_masks, blend_shares, parse_style_spec, plan
 from nst_utils.cli import main
 from nst_utils.errors import NSTError
 from nst_utils.paper.objective import Objective, StyleTarget
@@ -53,8 +53,8 @@ def test_yiq_round_trip_and_luminance():
 
 def test_luminance_only_transfer_keeps_the_content_chroma(vgg16, pair):
     content, style = pair
-    settings = Settings(steps=15, preserve_color="luminance")
-    result = stylize(vgg16, content, style, settings, progress=False)
+    result = stylize(vgg16, content, style, Settings(steps=15), progress=False,
+                     extensions=[color.PreserveColour("luminance")])  # fmt: skip
     assert result.image.shape == content.shape
     out, ref = color.rgb_to_yiq(result.image), color.rgb_to_yiq(content)
     assert correlation(out[:, 1], ref[:, 1]) >= 0.95  # I
@@ -110,8 +110,8 @@ def test_two_regions_two_styles_run(vgg16, pair):
     content, style = pair
     sky, ground = horizon_masks(*content.shape[-2:], horizon=0.4)
     flipped = style.flip(-1)
-    specs = [StyleSpec(style, mask=sky), StyleSpec(flipped, mask=ground)]
-    result = stylize(vgg16, content, specs, Settings(steps=3), progress=False)
+    pairs, regions = plan([StyleSpec(style, mask=sky), StyleSpec(flipped, mask=ground)])
+    result = stylize(vgg16, content, pairs, Settings(steps=3), progress=False, extensions=regions)
     assert result.image.shape == content.shape
     assert torch.allclose(sky + ground, torch.ones_like(sky))
 

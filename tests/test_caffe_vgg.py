@@ -18,17 +18,17 @@ import torch.nn.functional as F
 from skimage import data
 
 from nst_utils.assets import archives, weights
-from nst_utils.beyond.rescale import rescale_vgg
-from nst_utils.errors import NSTError
-from nst_utils.paper.layers import ARCHS, layer_names
-from nst_utils.paper.objective import (
+from nst_utils.assets.calibration import (
     CONTENT_SCALES,
     STYLE_WEIGHT,
     STYLE_WEIGHTS,
-    build_objective,
     content_scale,
     default_style_weight,
 )
+from nst_utils.beyond.rescale import rescale_vgg
+from nst_utils.errors import NSTError
+from nst_utils.paper.layers import ARCHS, layer_names
+from nst_utils.paper.objective import build_objective
 from nst_utils.paper.vgg import CAFFE_MEAN_RGB, VGGFeatures
 
 CAFFE = "vgg19-caffe"

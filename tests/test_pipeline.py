@@ -8,15 +8,24 @@ from pathlib import Path
 import pytest
 import torch
 
-from nst_utils.assets import images
 from nst_utils.assets.images import load_image
+from nst_utils.beyond.color import PreserveColour
 from nst_utils.beyond.spatial import MaskedStyleTarget
-from nst_utils.beyond.styles import StyleSpec
+from nst_utils.beyond.styles import StyleSpec, plan
+from nst_utils.engine import speed
 from nst_utils.errors import NSTError
-from nst_utils.paper import pipeline
-from nst_utils.paper.objective import StyleTarget, TemporalTarget, build_objective
+from nst_utils.paper.objective import StyleTarget, build_objective
 from nst_utils.paper.optimize import initial_image, optimize
-from nst_utils.paper.pipeline import Settings, reconstruct_content, run, stylize, synthesize_texture
+from nst_utils.paper.pipeline import (
+    Extension,
+    Settings,
+    objective_at,
+    picture,
+    reconstruct_content,
+    run,
+    stylize,
+    synthesize_texture,
+)
 
 
 def test_stylize_lowers_style_loss_tenfold_with_bounded_content(vgg16, shared_images):
@@ -131,30 +140,27 @@ CHANGES = {
     "tv_weight": 10.0,
     "content_layers": ("relu2_2",),
     "style_layers": ("relu1_1",),
+    "style_layer_weights": (0.6, 0.1, 0.1, 0.1, 0.1),
     "content_reduction": "paper",
     "style_scale": 0.75,
-    "preserve_color": "luminance",
     "init": "content",
     "optimizer": "adam",
     "lr": 0.5,
     "precision": "bf16",
     "seed": 1,
-    "temporal_weight": 1.0,
 }
+#: Settings that change how fast a run goes, not what it computes: each has its own test.
+SPEED_FIELDS = {"fast"}
 
 
 def test_every_settings_field_changes_the_run(random_vgg16, pair):
     """A setting that nothing reads is a bug: changing any one field changes the image or the
-    history (the log), starting from the same inputs (a video frame's, with a temporal target:
-    the style image stands in for the warped previous frame, trusted on the left half)."""
-    assert set(CHANGES) == {f.name for f in dataclasses.fields(Settings)}
+    history (the log), starting from the same inputs."""
+    assert set(CHANGES) | SPEED_FIELDS == {f.name for f in dataclasses.fields(Settings)}
     content, style = pair
-    mask = torch.zeros(1, 1, *content.shape[-2:])
-    mask[..., : content.shape[-1] // 2] = 1
-    previous = TemporalTarget(images.resize(style, content.shape[-2:]), mask)
 
     def outcome(settings):
-        result = run(random_vgg16, content, style, settings, progress=False, temporal=previous)
+        result = run(random_vgg16, content, style, settings, progress=False)
         history = [{k: v for k, v in row.items() if k != "seconds"} for row in result.history]
         return result.image, history
 
@@ -169,14 +175,13 @@ def test_run_starts_from_init_and_needs_something_to_match(random_vgg16, pair):
     content, style = pair
     start = torch.full_like(content, 0.5)
     one = run(random_vgg16, content, style, Settings(steps=1), init=start, progress=False)
-    specs = [StyleSpec(style)]
     with torch.no_grad():
-        objective = pipeline._objective(random_vgg16, content, specs, Settings(), 64)[0]
+        objective = objective_at(random_vgg16, content, style, 64)
         assert one.history[0]["total"] == pytest.approx(objective(start).total.item(), rel=1e-4)
     with pytest.raises(NSTError, match="nothing to match"):
         run(random_vgg16, None, None)
     with pytest.raises(NSTError, match="content image"):
-        run(random_vgg16, None, style, Settings(preserve_color="luminance"))
+        run(random_vgg16, None, style, extensions=[PreserveColour("luminance")])
 
 
 def test_files_names_and_tensors_are_the_same_input(random_vgg16, shared_images):
@@ -193,16 +198,14 @@ def test_files_names_and_tensors_are_the_same_input(random_vgg16, shared_images)
 def test_style_scale_keeps_the_plain_style_target(random_vgg16, pair):
     """A painting at another size is eq. 4 per position (StyleTarget), not a masked target."""
     content, style = pair
-    objective, _ = pipeline._objective(
-        random_vgg16, content, [StyleSpec(style)], Settings(style_scale=0.5), 64
-    )
+    objective = objective_at(random_vgg16, content, style, 64, Settings(style_scale=0.5))
     (target, _), = objective.styles
     assert type(target) is StyleTarget
     assert target.grams["relu1_1"].shape == (1, 64, 64)
     sky = torch.ones(1, 1, 64, 64)
-    masked, _ = pipeline._objective(
-        random_vgg16, content, [StyleSpec(style, mask=sky)], Settings(style_scale=0.5), 64
-    )
+    pairs, regions = plan(StyleSpec(style, mask=sky))
+    masked = objective_at(random_vgg16, content, pairs, 64, Settings(style_scale=0.5),
+                          extensions=regions)  # fmt: skip
     assert isinstance(masked.styles[0][0], MaskedStyleTarget)
 
 
@@ -232,7 +235,62 @@ def test_coarse_to_fine_is_no_worse_at_equal_work(vgg16, pair):
     coarse = stylize(vgg16, content, style, Settings(size=32, steps=n), progress=False)
     fine = run(vgg16, content, style, Settings(steps=n - n // 4), init=coarse.image,
                progress=False)  # fmt: skip
-    objective = pipeline._objective(vgg16, content, [StyleSpec(style)], Settings(), 64)[0]
+    objective = objective_at(vgg16, content, style, 64)
     with torch.no_grad():
         single_loss, multi_loss = objective(single.image).total, objective(fine.image).total
     assert multi_loss <= 1.05 * single_loss
+
+
+class _Probe(Extension):
+    """An extension that records what it saw, swaps the content target for a shifted one and
+    adds a term: the one mechanism the later chapters use."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.finished = False
+
+    def see(self, stage) -> None:
+        self.sizes.append(stage.size)
+        stage.view = lambda picture: picture.flip(-1)
+        stage.content = stage.view(stage.photo)
+
+    def aim(self, stage) -> None:
+        stage.extra_terms["brightness"] = (10.0, lambda x: (x.mean() - 1.0) ** 2)
+
+    def finish(self, image, photo):
+        self.finished = photo is not None and photo.shape == image.shape
+        return image
+
+
+def test_extensions_change_pictures_add_terms_and_finish(random_vgg16, pair):
+    content, style = pair
+    probe = _Probe()
+    settings = Settings(size=48, coarse_sizes=(32,), steps=2)
+    result = run(random_vgg16, content, style, settings, extensions=[probe], progress=False)
+    assert probe.sizes == [32, 48] and probe.finished
+    assert all("brightness" in row for row in result.history)
+    probed = objective_at(random_vgg16, content, style, 48, extensions=[_Probe()])
+    photo = picture(content, 48, torch.device("cpu"))
+    with torch.no_grad():
+        expected = random_vgg16(photo.flip(-1), ["relu4_2"])["relu4_2"]
+        terms = probed(photo)
+    torch.testing.assert_close(probed.content.targets["relu4_2"], expected)
+    weighted = terms.content + probed.style_weight * terms.style + 10 * terms.extra["brightness"]
+    assert float(terms.total) == pytest.approx(float(weighted), rel=1e-5)
+
+
+def test_fast_is_one_switch_with_the_same_numbers(random_vgg16, pair, monkeypatch):
+    """``Settings.fast`` sends every evaluation through the engine's speed path and nothing
+    else; off (the default) the objective computes the formulas as written. Both give the same
+    losses."""
+    content, style = pair
+    calls = []
+    real = speed.evaluate
+    monkeypatch.setattr(speed, "evaluate", lambda *a: calls.append(1) or real(*a))
+    settings = Settings(size=48, steps=3)
+    written = run(random_vgg16, content, style, settings, progress=False)
+    assert calls == []
+    fast = run(random_vgg16, content, style, settings.updated(fast=True), progress=False)
+    assert len(calls) >= 3
+    for a, b in zip(written.history, fast.history, strict=True):
+        assert a["total"] == pytest.approx(b["total"], rel=1e-4)

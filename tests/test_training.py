@@ -20,7 +20,7 @@ from nst_utils.networks import fast_style, photos, training
 from nst_utils.networks.fast_style import StyleLoss, train_style
 from nst_utils.networks.painter import StyleNet
 from nst_utils.networks.training import TrainingInterrupted, TrainSettings, read_checkpoint
-from nst_utils.paper.pipeline import _picture
+from nst_utils.paper.pipeline import picture
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = TrainSettings(size=32, batch=1, steps=4, lr=1e-3, seed=0, checkpoint_every=2, log_every=1)
@@ -38,7 +38,7 @@ def test_training_lowers_the_papers_loss_on_photos_it_has_not_seen(vgg16):
     torch.manual_seed(0)
     settings = TrainSettings(size=32, batch=2, steps=30, lr=1e-2, log_every=100)
     model = StyleNet(channels=8, blocks=1)
-    loss = StyleLoss(vgg16, [_picture("swirls", 32, "cpu")])
+    loss = StyleLoss(vgg16, [picture("swirls", 32, "cpu")])
     held_out = next(photos.crops([photos.bundled_images()["chelsea"]], 32, 4, seed=9))
 
     def measured() -> float:
@@ -248,7 +248,7 @@ def test_every_loss_setting_changes_the_loss(random_vgg16, monkeypatch):
     assert set(changed) | {"style_scale"} == set(fast_style.LOSS_FIELDS)
 
     def value(settings: Settings) -> float:
-        loss = StyleLoss(random_vgg16, [_picture("swirls", 32, "cpu")], settings)
+        loss = StyleLoss(random_vgg16, [picture("swirls", 32, "cpu")], settings)
         with torch.no_grad():
             return float(loss(model, photos_, 0)[0])
 
@@ -257,8 +257,8 @@ def test_every_loss_setting_changes_the_loss(random_vgg16, monkeypatch):
         assert value(Settings().updated(**{name: new})) != pytest.approx(base, rel=1e-6), name
     # the painting's size is train_style's business: style_scale sizes it
     sizes = []
-    monkeypatch.setattr(fast_style, "_picture", lambda s, size, d: sizes.append(size) or
-                        _picture(s, size, d))  # fmt: skip
+    monkeypatch.setattr(fast_style, "picture", lambda s, size, d: sizes.append(size) or
+                        picture(s, size, d))  # fmt: skip
     for scale in (1.0, 0.75):
         _train(random_vgg16, dataclasses.replace(TINY, steps=1),
                loss_settings=Settings(style_scale=scale))  # fmt: skip
@@ -273,7 +273,7 @@ def test_settings_refuse_impossible_values():
 
 
 def test_each_step_trains_the_styles_in_turn(random_vgg16):
-    paintings = [_picture(name, 32, "cpu") for name in ("swirls", "brick", "hubble_deep_field")]
+    paintings = [picture(name, 32, "cpu") for name in ("swirls", "brick", "hubble_deep_field")]
     loss = StyleLoss(random_vgg16, paintings)
     assert [loss.style_at(step) for step in range(4)] == [0, 1, 2, 0]
     ranked = StyleLoss(random_vgg16, paintings, rank=1, world=2)
@@ -323,7 +323,7 @@ def test_only_the_tables_of_a_new_style_learn_when_the_rest_is_frozen(random_vgg
             mix = torch.tensor([[0.0, 1.0]])
             return self.objective(photos_, style)(model(photos_, mix))
 
-    loss = OnlyNewStyle(random_vgg16, [_picture("brick", 32, "cpu")])
+    loss = OnlyNewStyle(random_vgg16, [picture("brick", 32, "cpu")])
     batches = photos.crops(photos.photo_paths(), 32, 1)
     training.train(grown, loss, batches, dataclasses.replace(TINY, steps=2), progress=False)
     after = _weights(grown)

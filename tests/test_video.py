@@ -11,8 +11,6 @@ import torch
 from PIL import Image
 
 from nst_utils.errors import NSTError
-from nst_utils.paper.losses import temporal_loss
-from nst_utils.paper.objective import TemporalTarget
 from nst_utils.paper.pipeline import Settings, run
 from nst_utils.video import clips, flow, temporal
 
@@ -103,7 +101,7 @@ def test_temporal_loss_and_its_gradient():
     x = torch.rand(1, 3, 8, 8, requires_grad=True)
     warped = torch.rand(1, 3, 8, 8)
     mask = (torch.rand(1, 1, 8, 8) > 0.5).float()
-    loss = temporal_loss(x, warped, mask)
+    loss = temporal.temporal_loss(x, warped, mask)
     loss.backward()
     expected = 2 * mask * (x.detach() - warped) / x.numel()
     torch.testing.assert_close(x.grad, expected)
@@ -115,10 +113,10 @@ def test_the_temporal_term_pulls_the_optimisation_to_the_warped_frame(random_vgg
     """The same frame, with and without a temporal target: with it, the result ends closer to
     the target inside the mask, and the history logs the term."""
     frame, style = clip.frames[1:2], clip.frames[5:6]
-    target = TemporalTarget(torch.full_like(frame, 0.5), clip.masks[0:1])
-    settings = Settings(steps=5, temporal_weight=1e3, style_weight=1e2)
+    target = temporal.TemporalTerm(torch.full_like(frame, 0.5), clip.masks[0:1], weight=1e3)
+    settings = Settings(steps=5, style_weight=1e2)
     plain = run(random_vgg16, frame, style, settings, progress=False)
-    pulled = run(random_vgg16, frame, style, settings, progress=False, temporal=target)
+    pulled = run(random_vgg16, frame, style, settings, progress=False, extensions=[target])
     assert "temporal" in pulled.history[0] and "temporal" not in plain.history[0]
     distance = [_masked_mean_abs(r.image, target.warped, target.mask) for r in (plain, pulled)]
     assert distance[1] < 0.5 * distance[0]

@@ -22,11 +22,16 @@ pixels with an affine map
 where :math:`A = L_c L_s^{-1}` with Cholesky factors :math:`\Sigma = L L^\top`
 (``method="cholesky"``), or :math:`A = \Sigma_c^{1/2} \Sigma_s^{-1/2}` with symmetric square
 roots from the eigen-decomposition (``method="eigen"``, Hertzmann's image-analogies choice).
+
+Both plug into the one pipeline as :class:`PreserveColour`.
 """
 
 from __future__ import annotations
 
 import torch
+
+from ..errors import NSTError
+from ..paper.pipeline import Extension, Stage
 
 #: RGB -> YIQ (NTSC) and RGB -> YUV (BT.601) as 3x3 matrices acting on column vectors.
 SPACES = {
@@ -165,3 +170,29 @@ def finish(output: torch.Tensor, content: torch.Tensor, mode: str | None) -> tor
     """The final RGB image: in ``"luminance"`` mode, output luminance + content chroma."""
     check_mode(mode)
     return recombine_luminance(output, content) if mode == "luminance" else output
+
+
+class PreserveColour(Extension):
+    """Keep the photo's colours in a run of :func:`nst_utils.paper.pipeline.run`: the
+    optimisation sees the photo and the paintings as ``mode`` says (:func:`prepare_content`,
+    :func:`prepare_style`), and the result is finished with :func:`finish`."""
+
+    def __init__(self, mode: str) -> None:
+        if mode not in PRESERVE_MODES:
+            raise ValueError(f"unknown colour mode {mode!r}: choose {', '.join(PRESERVE_MODES)}")
+        self.mode = mode
+
+    def see(self, stage: Stage) -> None:
+        if stage.photo is None:
+            raise NSTError("colour preservation keeps a photo's colours: give a content image")
+        stage.view = lambda picture: prepare_content(picture, self.mode)
+        stage.content = stage.view(stage.photo)
+        stage.paintings = [prepare_style(p, stage.photo, self.mode) for p in stage.paintings]
+
+    def finish(self, image: torch.Tensor, photo: torch.Tensor | None) -> torch.Tensor:
+        return finish(image, photo, self.mode)
+
+
+def preserving(mode: str | None) -> list[Extension]:
+    """The extensions for ``--preserve-color MODE``: none for ``None``."""
+    return [] if mode is None else [PreserveColour(mode)]

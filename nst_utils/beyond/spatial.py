@@ -26,8 +26,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..assets.images import load_image
+from ..paper.layers import STYLE_LAYERS
 from ..paper.losses import gram_matrix
-from ..paper.objective import STYLE_LAYERS, StyleTarget, positions
+from ..paper.objective import StyleTarget, positions
+from ..paper.pipeline import Extension, Stage
 from ..paper.vgg import VGGFeatures
 
 MaskSource = str | Path | torch.Tensor
@@ -57,8 +60,6 @@ def resize_mask(mask: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 def load_mask(source: MaskSource, size: Sequence[int]) -> torch.Tensor:
     """A mask from an image file (grey level, white = region) or a tensor, at ``(H, W)``."""
     if not torch.is_tensor(source):
-        from ..assets.images import load_image
-
         source = load_image(source)
     return resize_mask(source, size)
 
@@ -75,17 +76,6 @@ def horizon_masks(h: int, w: int, horizon: float = 0.5, feather: float = 0.0):
         ground = (rows >= horizon).float()
     ground = ground.view(1, 1, h, 1).expand(1, 1, h, w).contiguous()
     return 1 - ground, ground
-
-
-def ellipse_mask(
-    h: int, w: int, center: tuple[float, float] = (0.5, 0.5), radii=(0.3, 0.3)
-) -> torch.Tensor:
-    """1 inside the ellipse with ``center = (y, x)`` and ``radii = (ry, rx)`` in fractions."""
-    y = (torch.arange(h, dtype=torch.float32) + 0.5) / h
-    x = (torch.arange(w, dtype=torch.float32) + 0.5) / w
-    dy = (y[:, None] - center[0]) / radii[0]
-    dx = (x[None, :] - center[1]) / radii[1]
-    return (dy**2 + dx**2 <= 1).float().view(1, 1, h, w)
 
 
 def masked_gram(features: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -143,3 +133,29 @@ class MaskedStyleTarget(StyleTarget):
     def _layer_loss(self, f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         gram = masked_gram(f, self._mask_at(f.shape[-2:]))
         return (gram - target).pow(2).sum() / (4.0 * f.shape[1] ** 2)
+
+
+class Regions(Extension):
+    """A style per region in a run of :func:`nst_utils.paper.pipeline.run`: painting ``k``
+    gets ``masks[k]`` (its region of the result) and ``style_masks[k]`` (the part of the
+    painting to take it from), either ``None`` for the whole image, and the blend weight
+    ``shares[k]`` (:func:`nst_utils.beyond.styles.blend_shares`: shares per region)."""
+
+    def __init__(
+        self, masks: Sequence[MaskSource | None], style_masks: Sequence[MaskSource | None],
+        shares: Sequence[float],
+    ) -> None:  # fmt: skip
+        self.masks, self.style_masks, self.shares = list(masks), list(style_masks), list(shares)
+
+    def aim(self, stage: Stage) -> None:
+        stage.weights = list(self.shares)
+        layers, weights = stage.settings.style_layers, stage.settings.style_layer_weights
+        for k, painting in enumerate(stage.paintings):
+            mask, inside = self.masks[k], self.style_masks[k]
+            if mask is None and inside is None:
+                continue
+            mask = None if mask is None else load_mask(mask, stage.shape)
+            inside = None if inside is None else load_mask(inside, painting.shape[-2:])
+            stage.style_targets[k] = MaskedStyleTarget(
+                stage.net, painting, mask, inside, layers, weights
+            )

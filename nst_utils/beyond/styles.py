@@ -129,3 +129,19 @@ def as_specs(style: Source | StyleSpec | Sequence) -> list[StyleSpec]:
     if _is_tensor(style) or isinstance(style, str | Path):
         return [StyleSpec(style)]
     return [s if isinstance(s, StyleSpec) else StyleSpec(*s) for s in style]
+
+
+def plan(style: Source | StyleSpec | Sequence) -> tuple[list[tuple[Source, float]], list]:
+    """What :func:`nst_utils.paper.pipeline.run` takes for ``style`` (one source, a
+    :class:`StyleSpec`, or a list of specs / ``(source, weight)`` pairs): the paintings with
+    their weights, and, where a spec has a mask, the
+    :class:`~nst_utils.beyond.spatial.Regions` extension that gives each region its styles."""
+    specs = blend_shares(as_specs(style))
+    pairs = [(spec.source, spec.weight) for spec in specs]
+    if all(spec.mask is None and spec.style_mask is None for spec in specs):
+        return pairs, []
+    from .spatial import Regions  # torch is loaded by now; parsing specs needs none
+
+    masks = [spec.mask for spec in specs]
+    style_masks = [spec.style_mask for spec in specs]
+    return pairs, [Regions(masks, style_masks, [spec.weight for spec in specs])]

@@ -56,6 +56,8 @@ from ..beyond import color
 from ..beyond.spatial import load_mask, resize_mask
 from ..beyond.styles import StyleSpec, blend_shares
 from ..errors import NSTError
+from ..paper.objective import ContentTarget
+from ..paper.pipeline import Extension, Settings, Stage, run
 from ..paper.vgg import VGGFeatures
 
 #: The feature operations by name (``nst paint --method``).
@@ -265,10 +267,28 @@ def invert(
     **hooks,
 ):
     """An image whose responses on ``targets``' layers match ``targets``: the content
-    reconstruction of notebook 02 (:func:`nst_utils.paper.pipeline.run` without a style) aimed at
-    the transformed features. ``content`` gives the size and, with ``init="content"``, the
-    start. Returns the pipeline's :class:`~nst_utils.paper.pipeline.Result`."""
-    from ..paper.pipeline import Settings, run
-
+    reconstruction of notebook 02 (:func:`nst_utils.paper.pipeline.run` without a style)
+    aimed at the transformed features (:class:`FeatureTargets`). ``content`` gives the size
+    and, with ``init="content"``, the start. Returns the pipeline's
+    :class:`~nst_utils.paper.pipeline.Result`."""
     settings = Settings(init="content") if settings is None else settings
-    return run(net, content, None, settings, content_features=targets, **hooks)
+    extensions = [*hooks.pop("extensions", ()), FeatureTargets(targets)]
+    return run(net, content, None, settings, extensions=extensions, **hooks)
+
+
+class FeatureTargets(Extension):
+    r"""Content targets given as features: :math:`P^l` of a run are ``features``
+    (``{layer: (1, N_l, H_l, W_l)}``, e.g. AdaIN's or WCT's transformed responses) instead of
+    the content image's own; the content image still decides the size, the start and the
+    colours, and each target must have the shape its responses have at that size."""
+
+    def __init__(self, features: Mapping[str, torch.Tensor]) -> None:
+        self.features = dict(features)
+
+    def aim(self, stage: Stage) -> None:
+        if stage.content is None:
+            raise NSTError("content features need a content image (its size and start)")
+        reduction = stage.settings.content_reduction
+        target = ContentTarget(stage.net, stage.content, tuple(self.features), reduction)
+        target.aim_at(self.features)
+        stage.content_target = target

@@ -28,11 +28,12 @@ from pathlib import Path
 
 import torch
 
+from ..assets.calibration import default_style_weight
 from ..beyond.styles import Source
 from ..errors import NSTError
-from ..paper.objective import ContentTarget, LossTerms, Objective, StyleTarget, default_style_weight
+from ..paper.objective import ContentTarget, LossTerms, Objective, StyleTarget
 from ..paper.optimize import autocast, resolve_precision
-from ..paper.pipeline import Settings, _picture
+from ..paper.pipeline import Settings, picture
 from ..paper.vgg import VGGFeatures
 from . import photos as photos_lib
 from . import training
@@ -41,7 +42,8 @@ from .training import TrainSettings
 
 #: The fields of :class:`~nst_utils.paper.pipeline.Settings` the training loss reads.
 LOSS_FIELDS = ("content_weight", "style_weight", "tv_weight", "content_layers", "style_layers",
-               "content_reduction", "style_scale", "precision")  # fmt: skip
+               "style_layer_weights", "content_reduction", "style_scale", "precision",
+               "fast")  # fmt: skip
 
 
 class StyleLoss:
@@ -61,7 +63,8 @@ class StyleLoss:
         self.net, self.settings, self.rank, self.world = net, settings, rank, world
         beta = settings.style_weight
         self.beta = default_style_weight(net) if beta is None else beta
-        self.targets = [StyleTarget(net, p, settings.style_layers) for p in paintings]
+        self.targets = [StyleTarget(net, p, settings.style_layers, settings.style_layer_weights)
+                        for p in paintings]  # fmt: skip
         self.precision = resolve_precision(settings.precision, net.mean.device)
 
     def style_at(self, step: int) -> int:
@@ -74,7 +77,7 @@ class StyleLoss:
         content = ContentTarget(self.net, photos, s.content_layers, s.content_reduction)
         return Objective(self.net, content, [(self.targets[style], 1.0)],
                          content_weight=s.content_weight, style_weight=self.beta,
-                         tv_weight=s.tv_weight)  # fmt: skip
+                         tv_weight=s.tv_weight, fast=s.fast)  # fmt: skip
 
     def terms(self, model, photos: torch.Tensor, style: int) -> LossTerms:
         """The objective's terms of the batch painted with ``style``, summed over the batch.
@@ -130,7 +133,7 @@ def train_style(
     model = model.to(device).train()
     model.style_names = names
     size = round(settings.size * loss_settings.style_scale)
-    paintings = [_picture(style, size, device) for style in styles]
+    paintings = [picture(style, size, device) for style in styles]
     loss = StyleLoss(net, paintings, loss_settings, rank=rank, world=world)
     paths = photos_lib.photo_paths() if photos is None else [Path(p) for p in photos]
 

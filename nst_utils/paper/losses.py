@@ -87,13 +87,3 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dy = image[..., 1:, :] - image[..., :-1, :]
     dx = image[..., :, 1:] - image[..., :, :-1]
     return (dy.pow(2).sum() + dx.pow(2).sum()) / image[0, 0].numel()
-
-
-def temporal_loss(image: torch.Tensor, warped: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    r"""Ruder, Dosovitskiy & Brox (2016), eq. 7: :math:`\frac1D \sum_k c_k (x_k - \omega_k)^2`.
-
-    Not in the 2015 paper. :math:`\omega` is the previous stylised frame warped onto this one
-    along the optical flow, :math:`c \in [0, 1]` (``mask``, one channel) is 1 where that flow
-    is reliable, and :math:`D` counts the image's values (pixels × channels).
-    """
-    return (mask * (image - warped).pow(2)).sum() / image.numel()

@@ -7,96 +7,51 @@ backward pass through it.
 
 Content reconstruction, texture synthesis and full style transfer are the same objective with
 some terms switched off: no content image (texture synthesis, paper Fig. 1 top), no style image
-(content reconstruction, Fig. 1 bottom), or both (Fig. 2).
+(content reconstruction, Fig. 1 bottom), or both (Fig. 2). Later chapters add their own terms
+(:attr:`Objective.extra_terms`) without this module knowing them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 
-from ..engine import speed
+from ..assets.calibration import default_style_weight
+from ..errors import NSTError
 from .layers import CONTENT_LAYERS, STYLE_LAYERS
-from .losses import (
-    REDUCTIONS,
-    content_loss,
-    gram_matrix,
-    style_loss,
-    temporal_loss,
-    total_variation,
-)
+from .losses import REDUCTIONS, content_loss, gram_matrix, style_loss, total_variation
 from .vgg import VGGFeatures
 
-#: β with α = 1 on torchvision's networks (ImageNet-normalised input): with the kit's loss
-#: normalisation, β/α from about 0.1 (content dominates) to 1000 (style dominates) spans the
-#: paper's Fig. 3; 100 gives a clearly painted photo.
-STYLE_WEIGHT = 1e2
-#: The default β per network and pooling, calibrated so that the same command paints to a
-#: comparable degree on each (BENCHMARKS.md, "Per-network style weight";
-#: ``benchmarks/calibrate_networks.py``). The Caffe VGG-19 sees pixels in 0–255, so its
-#: responses are tens of times larger: the content loss grows with their square and the style
-#: loss with their fourth power; average pooling changes the deep responses' scale again.
-#: torchvision's VGG-19 shares VGG-16's input convention and training recipe; it keeps VGG-16's
-#: value (its weights cannot be had offline, so it was not calibrated here).
-STYLE_WEIGHTS = {
-    "vgg16": {"avg": STYLE_WEIGHT, "max": STYLE_WEIGHT},
-    "vgg19": {"avg": STYLE_WEIGHT, "max": STYLE_WEIGHT},
-    "vgg19-caffe": {"avg": 2.5e-3, "max": 1e-3},
-}
-#: How large each network's content loss is for the same images, relative to VGG-16's with the
-#: same pooling (the geometric mean over the calibration pairs, BENCHMARKS.md): a weight on a
-#: term that does not go through the network (total variation, say) must grow by this factor
-#: to keep its share.
-CONTENT_SCALES = {
-    "vgg16": {"avg": 1.0, "max": 1.0},
-    "vgg19": {"avg": 1.0, "max": 1.0},
-    "vgg19-caffe": {"avg": 1.15e5, "max": 4.4e4},
-}
-
-
-def default_style_weight(net: VGGFeatures) -> float:
-    """β for ``net`` when none is given: :data:`STYLE_WEIGHTS` by architecture and pooling.
-
-    A rescaled VGG (:mod:`nst_utils.beyond.rescale`: every channel's mean response 1) keeps
-    :data:`STYLE_WEIGHT` whatever the network, since its responses no longer carry the input
-    convention's scale.
-    """
-    if getattr(net, "rescaled", False):
-        return STYLE_WEIGHT
-    return STYLE_WEIGHTS[net.arch][net.pooling]
-
-
-def content_scale(net: VGGFeatures) -> float:
-    """:data:`CONTENT_SCALES` for ``net``: 1 on torchvision's networks and a rescaled VGG."""
-    if getattr(net, "rescaled", False):
-        return 1.0
-    return CONTENT_SCALES[net.arch][net.pooling]
+#: A term a later chapter adds: ``(weight, loss)``, with ``loss(image) -> scalar``.
+ExtraTerm = tuple[float, Callable[[torch.Tensor], torch.Tensor]]
 
 
 @dataclass
 class LossTerms:
-    """The parts of one evaluation; ``total`` is what is minimised. ``temporal`` is there only
-    when the objective has a :class:`TemporalTarget` (video, :mod:`nst_utils.video.temporal`)."""
+    """The parts of one evaluation; ``total`` is what is minimised. ``extra`` holds the terms
+    a later chapter added (:attr:`Objective.extra_terms`), unweighted, by name."""
 
     content: torch.Tensor
     style: torch.Tensor
     tv: torch.Tensor
     total: torch.Tensor
-    temporal: torch.Tensor | None = None
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def parts(self) -> dict[str, torch.Tensor]:
-        """The terms by name, ``temporal`` only if present."""
-        names = ("content", "style", "tv", "total", "temporal")
-        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+        """Every term by name: content, style, tv, total, then the extra terms."""
+        return {"content": self.content, "style": self.style, "tv": self.tv,
+                "total": self.total, **self.extra}  # fmt: skip
 
     def as_floats(self) -> dict[str, float]:
         """Plain numbers (one host sync), e.g. for the history log."""
         return {k: float(v.detach()) for k, v in self.parts().items()}
 
     def detached(self) -> LossTerms:
-        return LossTerms(**{k: v.detach() for k, v in self.parts().items()})
+        extra = {k: v.detach() for k, v in self.extra.items()}
+        return LossTerms(self.content.detach(), self.style.detach(), self.tv.detach(),
+                         self.total.detach(), extra)  # fmt: skip
 
 
 class ContentTarget:
@@ -115,6 +70,19 @@ class ContentTarget:
         self.reduction = reduction
         with torch.no_grad():
             self.targets = {k: v.detach() for k, v in net(image, self.layers).items()}
+
+    def aim_at(self, features: dict[str, torch.Tensor]) -> None:
+        """Replace :math:`P^l` by ``features`` of the same shapes (feature inversion: the
+        targets are transformed responses, not the image's own)."""
+        for name, own in self.targets.items():
+            given = features[name]
+            if tuple(given.shape) != tuple(own.shape):
+                raise NSTError(
+                    f"content features for {name} have shape {tuple(given.shape)}, but the "
+                    f"content image gives {tuple(own.shape)} at this size: compute them from "
+                    "the content image at the run's size (and without coarse sizes)"
+                )
+            self.targets[name] = given.detach().to(own.device, own.dtype)
 
     def loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean over the layers of each layer's content loss (one layer in the paper)."""
@@ -166,29 +134,6 @@ class StyleTarget:
         return style_loss(features, targets, self.layer_weights)
 
 
-class TemporalTarget:
-    r"""The previous stylised frame warped onto this one, :math:`\omega`, and the weights
-    :math:`c` (1 where the optical flow is reliable): :math:`L_{temporal}` of Ruder et al.
-    (2016) against them, :func:`~nst_utils.paper.losses.temporal_loss`."""
-
-    def __init__(self, warped: torch.Tensor, mask: torch.Tensor) -> None:
-        if warped.shape[-2:] != mask.shape[-2:]:
-            raise ValueError("the warped frame and its mask must have the same size")
-        self.warped, self.mask = warped.detach(), mask.detach()
-
-    def at(self, image: torch.Tensor) -> TemporalTarget:
-        """This target at ``image``'s size and device (the kit's one filter; the mask is
-        resized too and stays in [0, 1])."""
-        from ..assets.images import resize
-
-        shape = tuple(image.shape[-2:])
-        return TemporalTarget(resize(self.warped.to(image.device), shape),
-                              resize(self.mask.to(image.device), shape))  # fmt: skip
-
-    def loss(self, image: torch.Tensor) -> torch.Tensor:
-        return temporal_loss(image, self.warped, self.mask)
-
-
 def positions(features: torch.Tensor) -> int:
     """:math:`M_l = H_l W_l`, the number of positions of a ``(B, N, H, W)`` feature map."""
     return features.shape[-2] * features.shape[-1]
@@ -196,16 +141,18 @@ def positions(features: torch.Tensor) -> int:
 
 class Objective:
     r"""``objective(image) -> LossTerms``: :math:`\alpha L_{content} + \beta \sum_s w_s
-    L_{style}^{(s)} + \gamma L_{TV}`, the thing :func:`nst_utils.paper.optimize.optimize` minimises;
-    for a video frame also :math:`+ \lambda L_{temporal}` against a :class:`TemporalTarget`.
+    L_{style}^{(s)} + \gamma L_{TV}`, the thing :func:`nst_utils.paper.optimize.optimize`
+    minimises.
 
     ``styles`` is a list of ``(target, weight)`` pairs so that several styles can be blended;
     the paper uses one with weight 1. A target is a :class:`StyleTarget` or anything with
     ``layers`` and ``loss(features)`` (e.g. :class:`nst_utils.beyond.spatial.MaskedStyleTarget`).
+    ``extra_terms`` (name → ``(weight, loss)``) are terms of later chapters, added to the total
+    (a video frame's temporal term, :mod:`nst_utils.video.temporal`).
 
-    ``fast`` (default on) evaluates through :func:`nst_utils.engine.speed.evaluate`: the same
-    values,
-    computed with the tricks BENCHMARKS.md measured. Off, :meth:`terms` runs as written here.
+    ``fast`` (default off) evaluates through :func:`nst_utils.engine.speed.evaluate`: the same
+    values, computed with the speed tricks of the engine. Off, :meth:`terms` runs the formulas
+    of :mod:`nst_utils.paper.losses` as written here.
     """
 
     def __init__(
@@ -216,8 +163,8 @@ class Objective:
         content_weight: float = 1.0,
         style_weight: float = 1.0,
         tv_weight: float = 0.0,
-        temporal: TemporalTarget | None = None,
-        temporal_weight: float = 0.0,
+        *,
+        fast: bool = False,
     ) -> None:
         self.net = net
         self.content = content
@@ -225,9 +172,8 @@ class Objective:
         self.content_weight = content_weight
         self.style_weight = style_weight
         self.tv_weight = tv_weight
-        self.temporal = temporal
-        self.temporal_weight = temporal_weight
-        self.fast = True
+        self.extra_terms: dict[str, ExtraTerm] = {}
+        self.fast = fast
         if content is None and not self.styles:
             raise ValueError("an objective needs a content target, a style target, or both")
         layers = list(content.layers) if content else []
@@ -237,6 +183,8 @@ class Objective:
 
     def __call__(self, image: torch.Tensor) -> LossTerms:
         if self.fast:
+            from ..engine import speed
+
             return speed.evaluate(self, image)
         return self.terms(image, self.net(image, self.layers))
 
@@ -253,15 +201,12 @@ class Objective:
         style_terms = [*style_terms, *(w * t.loss(features) for t, w in styles)]
         style = torch.stack(style_terms).sum() if style_terms else zero
         total = self.content_weight * content + self.style_weight * style
-        tv = zero
-        if self.tv_weight:
-            tv = total_variation(image)
-            total = total + self.tv_weight * tv
-        temporal = None
-        if self.temporal is not None:
-            temporal = self.temporal.loss(image)
-            total = total + self.temporal_weight * temporal
-        return LossTerms(content, style, tv, total, temporal)
+        tv = total_variation(image) if self.tv_weight else zero
+        total = total + self.tv_weight * tv
+        extra = {name: loss(image) for name, (_, loss) in self.extra_terms.items()}
+        for name, value in extra.items():
+            total = total + self.extra_terms[name][0] * value
+        return LossTerms(content, style, tv, total, extra)
 
 
 def build_objective(
@@ -275,11 +220,13 @@ def build_objective(
     style_weight: float | None = None,
     tv_weight: float = 0.0,
     content_reduction: str = "mean",
+    fast: bool = False,
 ) -> Objective:
     """Objective from images: ``style`` is one image or ``[(image, weight), ...]`` to blend.
 
     Blend weights must be positive; they are divided by their total. ``style_weight`` ``None``
-    is the network's default, :func:`default_style_weight`.
+    is the network's default, :func:`~nst_utils.assets.calibration.default_style_weight`;
+    ``fast`` as in :class:`Objective`.
     """
     if style_weight is None:
         style_weight = default_style_weight(net)
@@ -291,4 +238,5 @@ def build_objective(
         raise ValueError("style blend weights must be positive")
     total_w = sum(w for _, w in pairs)
     styles = [(StyleTarget(net, img, style_layers), w / total_w) for img, w in pairs]
-    return Objective(net, content_target, styles, content_weight, style_weight, tv_weight)
+    return Objective(net, content_target, styles, content_weight, style_weight, tv_weight,
+                     fast=fast)  # fmt: skip

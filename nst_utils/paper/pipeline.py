@@ -6,7 +6,7 @@ change the pixels of a start image until its VGG responses match them,
 .. math:: x_\ast = \operatorname*{arg\,min}_x\ \alpha L_{content}(x, p)
           + \beta L_{style}(x, a) \quad (\text{eq. 7}).
 
-Every experiment of the course is this with some parts left out or added:
+Every experiment of the course is this with some parts left out:
 
 ==========================  =============================================================
 experiment                  what changes
@@ -14,18 +14,17 @@ experiment                  what changes
 content reconstruction      no style image; start from noise (Fig. 1, bottom)
 texture synthesis           no content image; start from noise (Fig. 1, top)
 style transfer              both (Fig. 2, 3)
-blends, regions             several styles, each with a weight and optional masks
-colour preservation         the optimisation sees luminance (or recoloured paintings)
-style scale                 the painting at another size than the photo
 coarse-to-fine              the same run at increasing sizes, each starting from the last
-a video frame               a temporal target: the previous frame, warped (Ruder 2016)
 ==========================  =============================================================
 
 Coarse-to-fine is a loop over the same single-size run, as in Gatys' own notebook: the
 targets are recomputed from the images at each size and the previous result, upsampled, is
-the next start:
+the next start: :math:`x^{(k)}_0 = \operatorname{up}\big(x^{(k-1)}_\ast\big)`.
 
-.. math:: x^{(k)}_0 = \operatorname{up}\big(x^{(k-1)}_\ast\big).
+**Extensions.** The chapters after the paper change the run without this module knowing them:
+an :class:`Extension` sees each size's :class:`Stage` and may change the pictures the targets
+are computed from (colour preservation), swap a target in (a style per region, transformed
+features), add a term (a video frame's temporal term) or finish the image.
 
 :func:`stylize`, :func:`reconstruct_content` and :func:`synthesize_texture` are presets of
 :func:`run`; the CLI, the explorers and the notebooks call them.
@@ -34,36 +33,29 @@ the next start:
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import torch
 
 from ..assets import images
-from ..beyond import color
-from ..beyond.spatial import MaskedStyleTarget, load_mask
-from ..beyond.styles import Source, StyleSpec, as_specs, blend_shares
+from ..assets.calibration import default_style_weight
 from ..checks import MIN_SIZE, check_scales
 from ..errors import NSTError
 from .layers import CONTENT_LAYERS, STYLE_LAYERS
-from .objective import (
-    ContentTarget,
-    LossTerms,
-    Objective,
-    StyleTarget,
-    TemporalTarget,
-    default_style_weight,
-)
+from .objective import ContentTarget, ExtraTerm, LossTerms, Objective, StyleTarget
 from .optimize import Callback, initial_image, optimize
 from .optimize import Result as StageResult
 from .vgg import VGGFeatures
 
 #: The longest side a file or example name is loaded at when ``Settings.size`` is ``None``.
 DEFAULT_SIZE = 256
-#: :math:`\lambda`, the temporal term's weight with α = 1 (BENCHMARKS.md, "Video").
-TEMPORAL_WEIGHT = 1e4
 
-StyleInput = Source | StyleSpec | Sequence
+#: A file, an example name or an image tensor (:func:`nst_utils.assets.images.load_image`).
+Source = str | Path | torch.Tensor
+#: One painting, or several to blend as ``[(painting, weight), ...]``.
+StyleInput = Source | Sequence[tuple[Source, float]]
 
 
 @dataclass(frozen=True)
@@ -71,8 +63,10 @@ class Settings:
     r"""Everything that decides a run; :func:`run` reads every field.
 
     ``style_weight / content_weight`` is the paper's :math:`\beta/\alpha`; ``None`` means the
-    network's default (:func:`nst_utils.paper.objective.default_style_weight`: the networks'
+    network's default (:func:`nst_utils.assets.calibration.default_style_weight`: the networks'
     responses differ in scale by orders of magnitude, so one number cannot suit all).
+    ``style_layer_weights`` are eq. 5's :math:`w_l`, one per style layer (default
+    :math:`1/L` each).
 
     ``size`` is the result's longest side in pixels; ``None`` keeps a tensor's own size (a file
     or example name is loaded at :data:`DEFAULT_SIZE`). ``coarse_sizes`` are optimised first,
@@ -80,9 +74,13 @@ class Settings:
     painting at that fraction of the photo. ``content_reduction`` is ``"mean"`` (eq. 1 divided
     by :math:`N_l M_l`) or ``"paper"`` (eq. 1 as printed),
     :func:`nst_utils.paper.losses.content_loss`.
-    ``temporal_weight`` is :math:`\lambda` of the temporal term when :func:`run` is given a
-    ``temporal`` target (a video frame, :mod:`nst_utils.video.temporal`; calibrated in
-    BENCHMARKS.md, "Video").
+
+    ``fast`` is the one speed switch: off, every evaluation runs the formulas of
+    :mod:`nst_utils.paper.losses` as written; on, :func:`nst_utils.engine.speed.evaluate`
+    computes the same values faster (``nst stylize`` turns it on). ``precision`` is
+    ``"fp32"``, ``"bf16"`` or ``"auto"`` (:mod:`nst_utils.engine.precision`): bfloat16 is
+    meant with ``fast`` on, which keeps the Gram matrices and losses in float32; with it off
+    the formulas run under bfloat16 autocast as written.
     """
 
     size: int | None = None
@@ -93,15 +91,15 @@ class Settings:
     tv_weight: float = 0.0
     content_layers: tuple[str, ...] = CONTENT_LAYERS
     style_layers: tuple[str, ...] = STYLE_LAYERS
+    style_layer_weights: tuple[float, ...] | None = None
     content_reduction: str = "mean"
     style_scale: float = 1.0
-    preserve_color: str | None = None
     init: str = "content"
     optimizer: str = "lbfgs"
     lr: float | None = None
     precision: str = "fp32"
+    fast: bool = False
     seed: int = 0
-    temporal_weight: float = TEMPORAL_WEIGHT
 
     def updated(self, **changes) -> Settings:
         """A copy with some fields changed (``None`` values are ignored)."""
@@ -109,6 +107,56 @@ class Settings:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class Stage:
+    """One size of a run, as the :class:`Extension` hooks see it.
+
+    ``photo`` is the content image at this size as loaded (``None`` for a texture), ``content``
+    the same as the optimisation sees it, ``paintings`` the style images as it sees them (with
+    their blend ``weights``). ``view`` turns any photo-like picture into what the optimisation
+    sees (identity unless an extension changes it). Targets still ``None`` after the
+    extensions' ``aim`` are the paper's, built by :func:`run`; ``extra_terms`` are added to the
+    objective.
+    """
+
+    net: VGGFeatures
+    settings: Settings
+    size: int
+    photo: torch.Tensor | None
+    content: torch.Tensor | None
+    paintings: list[torch.Tensor]
+    weights: list[float]
+    view: Callable[[torch.Tensor], torch.Tensor] = lambda picture: picture
+    content_target: ContentTarget | None = None
+    style_targets: list[StyleTarget | None] = field(default_factory=list)
+    extra_terms: dict[str, ExtraTerm] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)`` of the image being optimised."""
+        reference = self.photo if self.photo is not None else self.paintings[0]
+        return tuple(reference.shape[-2:])
+
+
+class Extension:
+    """A later chapter's change to the one run. At every size :func:`run` calls ``see`` of
+    every extension, then ``aim`` of every extension, then builds the paper's targets where
+    none was set; ``finish`` turns the last result into the final image. The defaults change
+    nothing."""
+
+    def see(self, stage: Stage) -> None:
+        """Change the pictures the targets are computed from (``stage.content``,
+        ``stage.paintings``, ``stage.view``)."""
+
+    def aim(self, stage: Stage) -> None:
+        """Swap targets in (``stage.content_target``, ``stage.style_targets``) or add terms
+        (``stage.extra_terms``)."""
+
+    def finish(self, image: torch.Tensor, photo: torch.Tensor | None) -> torch.Tensor:
+        """The final image from the optimised one and the photo at the final size."""
+        return image
 
 
 @dataclass
@@ -126,59 +174,56 @@ def run(
     style: StyleInput | None,
     settings: Settings = Settings(),
     *,
+    extensions: Sequence[Extension] = (),
     init: torch.Tensor | None = None,
     callback: Callback | None = None,
     callback_every: int = 10,
     stop: threading.Event | None = None,
     progress: bool = True,
-    content_features: Mapping[str, torch.Tensor] | None = None,
-    temporal: TemporalTarget | None = None,
 ) -> Result:
     """Optimise an image against ``content`` and/or ``style`` as ``settings`` say.
 
-    ``content`` and each style are a file, an example name, a picture or a tensor
-    (:func:`nst_utils.assets.images.load_image`). ``style`` is one of those, a
-    :class:`~nst_utils.beyond.styles.StyleSpec` or a list of specs / ``(source, weight)`` pairs.
-    ``init`` is a start image that replaces ``settings.init`` (resized to fit). ``callback``,
+    ``content`` and each painting are a file, an example name, a picture or a tensor
+    (:func:`nst_utils.assets.images.load_image`); ``style`` is one painting or a list of
+    ``(painting, weight)`` pairs to blend (weights are divided by their total). ``init`` is a
+    start image that replaces ``settings.init`` (resized to fit). ``callback``,
     ``callback_every``, ``stop`` and ``progress`` go to :func:`nst_utils.paper.optimize.optimize`.
-
-    ``content_features`` (feature inversion, :mod:`nst_utils.networks.arbitrary`) are the content
-    term's targets :math:`P^l` given directly, ``{layer: (1, N_l, H_l, W_l)}``, instead of the
-    content image's own responses; the content image still decides the size, the start and
-    the colours, and each target must have the shape its responses have at that size.
-
-    ``temporal`` (a video frame: the previous result warped onto this one, and where to trust
-    it) adds ``settings.temporal_weight`` times its loss, at every size.
+    ``extensions`` are the later chapters' changes (:class:`Extension`).
     """
-    specs = [] if style is None else blend_shares(as_specs(style))
-    if content is None and not specs:
+    paintings = _as_pairs(style)
+    if content is None and not paintings:
         raise NSTError("nothing to match: give a content image, a style image, or both")
-    if content_features is not None:
-        if content is None:
-            raise NSTError("content features need a content image (its size and start)")
-        settings = settings.updated(content_layers=tuple(content_features))
-    if content is None and settings.preserve_color is not None:
-        raise NSTError("colour preservation keeps a photo's colours: give a content image")
-    color.check_mode(settings.preserve_color)
+    reference_source = content if content is not None else paintings[0][0]
     hooks = dict(callback=callback, callback_every=callback_every, stop=stop, progress=progress)
     stages: list[StageResult] = []
-    start = init
-    for size in _sizes(settings, content if content is not None else specs[0].source):
-        stage, reference = _run_at(
-            net, content, specs, settings, size, start, hooks, content_features, temporal
-        )
-        stages.append(stage)
-        start = stage.image
-        if stage.status != "completed":
+    start, photo = init, None
+    for size in _sizes(settings, reference_source):
+        stage = _stage(net, content, paintings, settings, size, extensions)
+        photo = stage.photo
+        result = _optimise(stage, start, hooks)
+        stages.append(result)
+        start = result.image
+        if result.status != "completed":
             break
-    final = _final_size(settings, content if content is not None else specs[0].source)
+    final = _final_size(settings, reference_source)
     image = stages[-1].image
     if max(image.shape[-2:]) != final:  # stopped before the last size: still return it
-        reference = _picture(content, final, image.device) if content is not None else None
+        photo = picture(content, final, image.device) if content is not None else None
         image = images.resize(image, images.shape_for(final, image.shape[-2:]))
-    if reference is not None:
-        image = color.finish(image, reference, settings.preserve_color)
+    for extension in extensions:
+        image = extension.finish(image, photo)
     return _merged(stages, image)
+
+
+def _as_pairs(style: StyleInput | None) -> list[tuple[Source, float]]:
+    """``style`` as ``[(painting, share), ...]`` with the shares summing to 1."""
+    if style is None:
+        return []
+    pairs = [(style, 1.0)] if isinstance(style, str | Path | torch.Tensor) else list(style)
+    if any(not weight > 0 for _, weight in pairs):
+        raise NSTError("style blend weights must be positive")
+    total = sum(weight for _, weight in pairs)
+    return [(source, weight / total) for source, weight in pairs]
 
 
 def _final_size(settings: Settings, source: Source) -> int:
@@ -199,99 +244,68 @@ def _sizes(settings: Settings, source: Source) -> list[int]:
     return sizes
 
 
-def _picture(source: Source, size: int, device: torch.device) -> torch.Tensor:
+def picture(source: Source, size: int, device: torch.device) -> torch.Tensor:
     """``source`` at longest side ``size`` on ``device``, big enough for VGG's five blocks."""
-    picture = images.load_image(source, size)
-    if min(picture.shape[-2:]) < MIN_SIZE:
+    loaded = images.load_image(source, size)
+    if min(loaded.shape[-2:]) < MIN_SIZE:
         raise NSTError(
-            f"{tuple(picture.shape[-2:])} px is too small for VGG's five blocks: make the "
+            f"{tuple(loaded.shape[-2:])} px is too small for VGG's five blocks: make the "
             f"shorter side at least {MIN_SIZE} px (a larger size or scale)"
         )
-    return picture.to(device)
+    return loaded.to(device)
 
 
-def _run_at(net, content, specs, settings: Settings, size: int, start, hooks, given=None,
-           temporal=None):  # fmt: skip
-    """One size of :func:`run`: targets from the images at ``size``, then the optimisation.
-    Returns the stage's result and the content picture at that size (``None`` without one).
-    ``given`` are content targets given as features (:func:`run`'s ``content_features``)."""
+def _stage(net, content, paintings, settings: Settings, size: int, extensions) -> Stage:
+    """The pictures and targets of one size: the paper's, as the extensions change them."""
     device = net.mean.device
-    photo = None if content is None else _picture(content, size, device)
-    objective, first_style = _objective(net, photo, specs, settings, size)
-    if given is not None:
-        _aim_content(objective.content, given)
-    shape = tuple((photo if photo is not None else first_style).shape[-2:])
-    if temporal is not None:
-        objective.temporal = _temporal_at(temporal, shape, device, settings.preserve_color)
-        objective.temporal_weight = settings.temporal_weight
-    if start is None:
-        seen = None if photo is None else color.prepare_content(photo, settings.preserve_color)
-        x0 = initial_image(settings.init, seen, first_style, size=shape, seed=settings.seed)
-    else:
-        x0 = images.resize(start.to(device), shape)
-    torch.manual_seed(settings.seed)
-    stage = optimize(
-        objective, x0, steps=settings.steps, optimizer=settings.optimizer, lr=settings.lr,
-        precision=settings.precision, description=f"{shape[1]}x{shape[0]} px", **hooks,
+    photo = None if content is None else picture(content, size, device)
+    style_size = round(size * settings.style_scale)
+    stage = Stage(
+        net, settings, size, photo, photo,
+        [picture(source, style_size, device) for source, _ in paintings],
+        [weight for _, weight in paintings],
     )  # fmt: skip
-    return stage, photo
-
-
-def _temporal_at(temporal: TemporalTarget, shape, device, preserve_color) -> TemporalTarget:
-    """``temporal`` at this size, as the optimisation sees images (luminance, say)."""
-    target = temporal.at(torch.empty(1, 3, *shape, device=device))
-    seen = color.prepare_content(target.warped, preserve_color)
-    return TemporalTarget(seen, target.mask)
-
-
-def _objective(net, photo, specs, settings: Settings, size: int):
-    """:math:`\\alpha L_{content} + \\beta L_{style} + \\gamma L_{TV}` at one size, and the
-    first painting as the optimisation sees it (for ``init="style"`` and textures)."""
-    content_target = None
-    if photo is not None:
-        seen = color.prepare_content(photo, settings.preserve_color)
-        content_target = ContentTarget(
-            net, seen, settings.content_layers, settings.content_reduction
+    stage.style_targets = [None] * len(stage.paintings)
+    for extension in extensions:
+        extension.see(stage)
+    for extension in extensions:
+        extension.aim(stage)
+    if stage.content is not None and stage.content_target is None:
+        stage.content_target = ContentTarget(
+            net, stage.content, settings.content_layers, settings.content_reduction
         )
-    shape = None if photo is None else photo.shape[-2:]
-    targets, first_style = [], None
-    for spec in specs:
-        target, painting = _style_target(net, spec, photo, settings, size, shape)
-        targets.append((target, spec.weight))
-        first_style = painting if first_style is None else first_style
-    beta = default_style_weight(net) if settings.style_weight is None else settings.style_weight
+    stage.style_targets = [
+        target or StyleTarget(net, painting, settings.style_layers, settings.style_layer_weights)
+        for target, painting in zip(stage.style_targets, stage.paintings, strict=True)
+    ]
+    return stage
+
+
+def _objective(stage: Stage) -> Objective:
+    r""":math:`\alpha L_{content} + \beta L_{style} + \gamma L_{TV}` (+ extra terms) of a stage."""
+    s = stage.settings
+    beta = default_style_weight(stage.net) if s.style_weight is None else s.style_weight
     objective = Objective(
-        net, content_target, targets, content_weight=settings.content_weight,
-        style_weight=beta, tv_weight=settings.tv_weight,
+        stage.net, stage.content_target, zip(stage.style_targets, stage.weights, strict=True),
+        content_weight=s.content_weight, style_weight=beta, tv_weight=s.tv_weight, fast=s.fast,
     )  # fmt: skip
-    return objective, first_style
+    objective.extra_terms.update(stage.extra_terms)
+    return objective
 
 
-def _aim_content(target: ContentTarget, given: Mapping[str, torch.Tensor]) -> None:
-    """Replace the content image's responses by ``given`` features of the same shapes."""
-    for name, own in target.targets.items():
-        features = given[name]
-        if tuple(features.shape) != tuple(own.shape):
-            raise NSTError(
-                f"content features for {name} have shape {tuple(features.shape)}, but the "
-                f"content image gives {tuple(own.shape)} at this size: compute them from the "
-                "content image at the run's size (and without coarse sizes)"
-            )
-        target.targets[name] = features.detach().to(own.device, own.dtype)
-
-
-def _style_target(net, spec: StyleSpec, photo, settings: Settings, size: int, shape):
-    """The target of one painting: its Gram matrices, within its masks if it has any."""
-    painting = _picture(spec.source, round(size * settings.style_scale), net.mean.device)
-    if photo is not None:
-        painting = color.prepare_style(painting, photo, settings.preserve_color)
-    layers = settings.style_layers
-    if spec.mask is None and spec.style_mask is None:
-        return StyleTarget(net, painting, layers), painting
-    shape = painting.shape[-2:] if shape is None else shape
-    mask = None if spec.mask is None else load_mask(spec.mask, shape)
-    inside = None if spec.style_mask is None else load_mask(spec.style_mask, painting.shape[-2:])
-    return MaskedStyleTarget(net, painting, mask, inside, layers), painting
+def _optimise(stage: Stage, start: torch.Tensor | None, hooks: dict) -> StageResult:
+    """One size of :func:`run`: the optimisation from ``start`` (or ``settings.init``)."""
+    s, shape = stage.settings, stage.shape
+    if start is None:
+        first = stage.paintings[0] if stage.paintings else None
+        x0 = initial_image(s.init, stage.content, first, size=shape, seed=s.seed)
+    else:
+        x0 = images.resize(start.to(stage.net.mean.device), shape)
+    torch.manual_seed(s.seed)
+    return optimize(
+        _objective(stage), x0, steps=s.steps, optimizer=s.optimizer, lr=s.lr,
+        precision=s.precision, description=f"{shape[1]}x{shape[0]} px", **hooks,
+    )  # fmt: skip
 
 
 def _merged(stages: list[StageResult], image: torch.Tensor) -> Result:
@@ -309,27 +323,36 @@ def _merged(stages: list[StageResult], image: torch.Tensor) -> Result:
     return Result(image, history, best, status, stages)
 
 
+def objective_at(
+    net: VGGFeatures, content: Source | None, style: StyleInput | None, size: int,
+    settings: Settings = Settings(), *, extensions: Sequence[Extension] = (),
+) -> Objective:  # fmt: skip
+    """The objective :func:`run` optimises at longest side ``size`` (its targets built from
+    the images at that size), for scoring or inspecting any picture."""
+    stage = _stage(net, content, _as_pairs(style), settings, size, extensions)
+    return _objective(stage)
+
+
 def score(
     net: VGGFeatures, image: Source, content: Source, style: StyleInput,
-    settings: Settings = Settings(),
+    settings: Settings = Settings(), *, extensions: Sequence[Extension] = (),
 ) -> LossTerms:  # fmt: skip
     """The paper's content, style and total loss of any picture, as :func:`run` would count it.
 
-    The objective is the one :func:`run` optimises under ``settings`` (by default the
-    kit's defaults), built at the picture's size (``settings.size`` resizes it first); the
-    content image is cropped to the picture's aspect ratio and resized to it
-    (:func:`nst_utils.assets.images.match_size`). So the result of any method (the optimisation, a
-    trained network, another program) is scored on the same objective.
+    The objective is the one :func:`run` optimises under ``settings`` and ``extensions`` (by
+    default the kit's defaults), built at the picture's size (``settings.size`` resizes it
+    first); the content image is cropped to the picture's aspect ratio and resized to it
+    (:func:`nst_utils.assets.images.match_size`). So the result of any method (the
+    optimisation, a trained network, another program) is scored on the same objective.
     """
-    picture = images.load_image(image, settings.size)
-    size = max(picture.shape[-2:])
-    specs = blend_shares(as_specs(style))
-    if not specs:
+    scored = images.load_image(image, settings.size)
+    size = max(scored.shape[-2:])
+    if style is None or not _as_pairs(style):
         raise NSTError("score needs a style image")
-    photo = images.match_size(_picture(content, size, net.mean.device), picture)
-    objective, _ = _objective(net, photo, specs, settings, size)
+    photo = images.match_size(picture(content, size, net.mean.device), scored)
+    objective = objective_at(net, photo, style, size, settings, extensions=extensions)
     with torch.no_grad():
-        return objective(picture.to(net.mean.device))
+        return objective(scored.to(net.mean.device))
 
 
 # --------------------------------------------------------------------------- presets

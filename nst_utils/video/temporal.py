@@ -24,23 +24,52 @@ second (BENCHMARKS.md, "Video"):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
+from ..assets.images import resize
 from ..checks import BLEND, VIDEO_METHODS
 from ..errors import NSTError
-from ..paper.objective import TemporalTarget
-from ..paper.pipeline import Settings, run, score
+from ..paper.pipeline import Extension, Settings, Stage, run, score
 from .clips import Clip
 
 #: The methods, and how much of the warped previous output ``blend`` keeps where the flow is
 #: reliable (defined in :mod:`nst_utils.checks`, which the CLI reads without torch).
 METHODS, BLEND = VIDEO_METHODS, BLEND
+#: :math:`\lambda`, the temporal term's weight with α = 1 (BENCHMARKS.md, "Video").
+TEMPORAL_WEIGHT = 1e4
 
-Painter = Callable[[torch.Tensor], torch.Tensor]
+
+def temporal_loss(image: torch.Tensor, warped: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    r"""Ruder, Dosovitskiy & Brox (2016), eq. 7: :math:`\frac1D \sum_k c_k (x_k - \omega_k)^2`.
+
+    :math:`\omega` is the previous stylised frame warped onto this one along the optical flow,
+    :math:`c \in [0, 1]` (``mask``, one channel) is 1 where that flow is reliable, and
+    :math:`D` counts the image's values (pixels × channels).
+    """
+    return (mask * (image - warped).pow(2)).sum() / image.numel()
+
+
+class TemporalTerm(Extension):
+    r"""The temporal term :math:`\lambda L_{temporal}` in a run of
+    :func:`nst_utils.paper.pipeline.run`: the previous stylised frame warped onto this one,
+    ``warped``, trusted where ``mask`` is 1; at every size both are resized to the image and
+    the frame is seen as the optimisation sees photos (its luminance, say)."""
+
+    def __init__(self, warped: torch.Tensor, mask: torch.Tensor,
+                 weight: float = TEMPORAL_WEIGHT) -> None:  # fmt: skip
+        if warped.shape[-2:] != mask.shape[-2:]:
+            raise ValueError("the warped frame and its mask must have the same size")
+        self.warped, self.mask, self.weight = warped.detach(), mask.detach(), weight
+
+    def aim(self, stage: Stage) -> None:
+        device = stage.net.mean.device
+        warped = stage.view(resize(self.warped.to(device), stage.shape))
+        mask = resize(self.mask.to(device), stage.shape)
+        stage.extra_terms["temporal"] = (self.weight, lambda x: temporal_loss(x, warped, mask))
 
 
 @dataclass
@@ -69,18 +98,22 @@ def paint_clip(
     settings: Settings | None = None,
     model: torch.nn.Module | None = None,
     blend: float = BLEND,
+    temporal_weight: float = TEMPORAL_WEIGHT,
+    extensions: Sequence[Extension] = (),
     progress: bool = True,
     on_frame: Callable[[int, torch.Tensor], None] | None = None,
 ) -> PaintedClip:
     """Paint every frame of ``clip`` by ``method`` (:data:`METHODS`).
 
-    ``net``, ``style`` and ``settings`` are the optimisation's
-    (:func:`nst_utils.paper.pipeline.run`;
-    ``settings.size`` ``None`` keeps the clip's size); ``model`` is the feed-forward network of
-    ``fast`` (and of ``blend``, which otherwise paints by optimisation). ``on_frame(k, frame)``
-    is called as each frame is done (the CLI saves it). Ctrl-C stops after the frames done.
+    ``net``, ``style``, ``settings`` and ``extensions`` are the optimisation's
+    (:func:`nst_utils.paper.pipeline.run`; ``settings.size`` ``None`` keeps the clip's size),
+    ``temporal_weight`` the :math:`\\lambda` of ``temporal``; ``model`` is the feed-forward
+    network of ``fast`` (and of ``blend``, which otherwise paints by optimisation).
+    ``on_frame(k, frame)`` is called as each frame is done (the CLI saves it). Ctrl-C stops
+    after the frames done.
     """
-    painter = _painter(method, net, style, settings or Settings(), model)
+    optimisation = (net, style, settings or Settings(), extensions, temporal_weight)
+    painter = _painter(method, optimisation, model)
     needs_flow = method in ("temporal", "blend")
     if needs_flow and not clip.has_flow:
         raise NSTError(f"{method} follows the optical flow: the clip has none (estimate it first)")
@@ -109,8 +142,9 @@ def paint_clip(
     return PaintedClip(frames, sum(seconds), method, status, seconds)
 
 
-def _painter(method: str, net, style, settings: Settings, model):
-    """``paint(frame, warped_previous, mask) -> frame`` for ``method``."""
+def _painter(method: str, optimisation: tuple, model):
+    """``paint(frame, warped_previous, mask) -> frame`` for ``method``; ``optimisation`` is
+    ``(net, style, settings, extensions, temporal_weight)``."""
     if method not in METHODS:
         raise NSTError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     if method == "fast" or (method == "blend" and model is not None):
@@ -118,16 +152,19 @@ def _painter(method: str, net, style, settings: Settings, model):
             raise NSTError("the fast method paints with a trained network: give a model "
                            "(nst paint --list shows the shipped ones)")  # fmt: skip
         return _network_painter(model)
+    net, style, settings, extensions, temporal_weight = optimisation
     if net is None or style is None:
         raise NSTError(f"{method} optimises every frame: give a network and a style image")
     temporal = method == "temporal"
 
     def optimise(frame, previous, mask):
-        target = TemporalTarget(previous, mask) if temporal and previous is not None else None
+        follow = temporal and previous is not None
+        term = [TemporalTerm(previous, mask, temporal_weight)] if follow else []
         # the warped previous result where it can be trusted, the frame itself elsewhere: a
         # stale pixel (the ghost of the ball where it was) would otherwise survive as a start
-        start = None if target is None else mask * previous + (1 - mask) * frame
-        result = run(net, frame, style, settings, init=start, temporal=target, progress=False)
+        start = None if not term else mask * previous + (1 - mask) * frame
+        result = run(net, frame, style, settings, extensions=[*extensions, *term], init=start,
+                     progress=False)  # fmt: skip
         if result.status == "interrupted":
             raise KeyboardInterrupt
         return result.image

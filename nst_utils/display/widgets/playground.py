@@ -17,11 +17,11 @@ from collections.abc import Sequence
 import ipywidgets as W
 import torch
 
+from ...assets.calibration import default_style_weight
 from ...checks import INITS
 from ...config import pick
 from ...paper import pipeline
 from ...paper.layers import CONTENT_LAYERS, STYLE_LAYERS
-from ...paper.objective import default_style_weight
 from ...paper.optimize import initial_image
 from ...paper.vgg import VGGFeatures
 from .base import Images, ImageSet, RunningExplorer, device_of

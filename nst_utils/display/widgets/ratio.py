@@ -14,17 +14,17 @@ from collections.abc import Iterable, Mapping, Sequence
 import ipywidgets as W
 import torch
 
+from ...assets.calibration import default_style_weight
 from ...config import pick
 from ...paper import pipeline
 from ...paper.layers import CONTENT_LAYERS, STYLE_LAYERS
-from ...paper.objective import default_style_weight
 from ...paper.optimize import Result
 from ...paper.vgg import VGGFeatures
 from .base import Images, ImageSet, RunningExplorer, device_of
 from .render import image_widget, png_bytes
 
 #: β/α values of the ratio explorer, as multiples of the network's default β
-#: (:func:`~nst_utils.paper.objective.default_style_weight`): from "content dominates" to "style
+#: (:func:`~nst_utils.assets.calibration.default_style_weight`): from "content dominates" to "style
 #: dominates".
 DEFAULT_RATIOS = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)
 
