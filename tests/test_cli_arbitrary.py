@@ -10,12 +10,12 @@ from nst_utils.networks import decoder
 
 
 def test_the_parser_names_the_libraries_layers_and_methods():
-    from nst_utils import cli
+    from nst_utils.cli import networks, options
     from nst_utils.networks import arbitrary, training
 
-    assert cli.DECODER_LAYERS == decoder.LAYERS
-    assert tuple(arbitrary.METHODS) == cli.ANY_STYLE_METHODS
-    assert cli.LR_SCHEDULES == training.SCHEDULES
+    assert networks.DECODER_LAYERS == decoder.LAYERS
+    assert tuple(arbitrary.METHODS) == networks.ANY_STYLE_METHODS
+    assert options.LR_SCHEDULES == training.SCHEDULES
 
 
 def test_paint_with_any_style_writes_the_photo_size(tmp_path, capsys):
