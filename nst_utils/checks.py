@@ -31,6 +31,9 @@ MIN_SIZE = 16
 #: How ``nst video`` paints (:mod:`nst_utils.video.temporal`), and ``blend``'s default share.
 VIDEO_METHODS = ("optimize", "temporal", "fast", "blend")
 BLEND = 0.7
+#: λ, the weight of the temporal term of ``temporal`` with α = 1 (BENCHMARKS.md,
+#: "Video").
+TEMPORAL_WEIGHT = 1e4
 #: ``IN`` of ``nst video`` may be ``synthetic:<photo>``: the synthetic clip over that photo.
 SYNTHETIC_PREFIX = "synthetic:"
 CLIP_SUFFIXES = (".gif", ".mp4")

@@ -1,15 +1,22 @@
 """Where things live and how fast to run: environment variables and device choice.
 
-=====================  ==========================================================
-variable               meaning
-=====================  ==========================================================
-``NST_CACHE_DIR``      folder for cached weights and downloads (default: the
-                       per-user cache directory, e.g. ``~/.cache/nst-utils``)
-``NST_ARCH``           pin the network: ``vgg19`` or ``vgg16``
-``NST_EXAMPLES_DIR``   folder searched for example images before downloading
-``NST_FAST``           ``1`` shrinks notebook sizes and steps (used by the tests)
-``NST_DEVICE``         force a device (``cpu``, ``cuda``, ``mps``)
-=====================  ==========================================================
+=========================  ======================================================
+variable                   meaning
+=========================  ======================================================
+``NST_CACHE_DIR``          folder for cached weights and downloads (default: the
+                           per-user cache directory, e.g. ``~/.cache/nst-utils``)
+``NST_ARCH``               pin the network: ``vgg19`` or ``vgg16``
+``NST_EXAMPLES_DIR``       folder searched for example images before downloading
+``NST_FAST``               ``1`` shrinks notebook sizes and steps (used by the tests)
+``NST_DEVICE``             force a device (``cpu``, ``cuda``, ``mps``)
+``NST_KEEP_FREED_MEMORY``  ``0``: a fast run gives freed memory back to the
+                           system after every iteration (:mod:`nst_utils.engine.speed`)
+``GOMP_SPINCOUNT``,        how idle OpenMP threads wait; unset, importing
+``OMP_WAIT_POLICY``        ``nst_utils`` bounds the spin (:mod:`nst_utils.engine.openmp`)
+=========================  ======================================================
+
+How fast one run goes is decided by its settings (``Settings.fast`` and
+``Settings.precision``, :mod:`nst_utils.paper.pipeline`); the variables above are read here.
 """
 
 from __future__ import annotations
@@ -42,6 +49,12 @@ def examples_dir() -> Path | None:
 def fast_mode() -> bool:
     """True when ``NST_FAST`` is set to something other than ``0``/empty."""
     return os.environ.get("NST_FAST", "").strip() not in ("", "0", "false", "False")
+
+
+def keep_freed_memory() -> bool:
+    """Whether a fast run keeps freed memory for its next iteration (``NST_KEEP_FREED_MEMORY``
+    is not ``0``)."""
+    return os.environ.get("NST_KEEP_FREED_MEMORY", "1") != "0"
 
 
 def pick(class_value, fast_value):

@@ -243,7 +243,7 @@ def test_example_names_work_as_inputs(tmp_path, capsys):
 
 
 def test_stylize_on_the_caffe_vgg19_uses_its_own_style_weight(pictures, tmp_path, capsys):
-    from nst_utils.paper.objective import STYLE_WEIGHTS
+    from nst_utils.assets.calibration import STYLE_WEIGHTS
 
     content, style = pictures
     out, log = tmp_path / "caffe.png", tmp_path / "caffe.json"

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nst_utils.engine.timing import RunTimeEstimate, estimate_from_history, estimate_run_time
-from nst_utils.paper.objective import build_objective
+from nst_utils.paper.pipeline import Settings
 
 
 def history(seconds_per_iteration, evaluations_per_iteration):
@@ -61,9 +61,9 @@ def test_bad_inputs():
 def test_a_real_short_run(random_vgg16):
     g = torch.Generator().manual_seed(0)
     content, style = torch.rand(1, 3, 32, 32, generator=g), torch.rand(1, 3, 32, 32, generator=g)
-    objective = build_objective(random_vgg16, content, style, style_weight=1e3,
-                                content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"))
-    est = estimate_run_time(objective, content, iterations=4, warmup=1)
+    settings = Settings(style_weight=1e3, content_layers=("relu2_1",),
+                        style_layers=("relu1_1", "relu2_1"))  # fmt: skip
+    est = estimate_run_time(random_vgg16, content, style, settings, iterations=4, warmup=1)
     assert 1 <= len(est.seconds_per_evaluation) <= 4
     assert est.evaluations_per_iteration >= 1.0
     assert all(s > 0 for s in est.seconds_per_evaluation)

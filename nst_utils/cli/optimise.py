@@ -150,16 +150,21 @@ def cmd_stylize(args: argparse.Namespace) -> None:
                 *check(args.style_layers or STYLE_LAYERS))  # fmt: skip
 
     net, device = prepare(args, inputs, scales, layers_of)
+    from ..beyond import color
+    from ..beyond.styles import plan
+
     settings = settings_from(
         args, net, scales,
         content_weight=args.content_weight, tv_weight=args.tv_weight,
         content_layers=args.content_layers, style_layers=args.style_layers,
         content_reduction=args.content_reduction, style_scale=args.style_scale,
-        preserve_color=args.preserve_color,
     )  # fmt: skip
+    paintings, regions = plan(specs)
+    extensions = [*regions, *color.preserving(args.preserve_color)]
     styles = [{"image": str(s.source), "weight": s.weight} for s in specs]
-    run_and_save(args, net, device, inputs["content"], specs, settings, inputs,
-                 {"styles": styles})  # fmt: skip
+    run_and_save(args, net, device, inputs["content"], paintings, settings, inputs,
+                 {"styles": styles, "preserve_color": args.preserve_color},
+                 extensions)  # fmt: skip
 
 
 def cmd_reconstruct_content(args: argparse.Namespace) -> None:
@@ -248,14 +253,16 @@ def settings_from(args: argparse.Namespace, net, scales: Sequence[int] = (), **f
     """The run's :class:`~nst_utils.paper.pipeline.Settings`: the options of
     :data:`RUN_FIELDS` the command has, the size(s) of ``scales`` (the last is the output's),
     ``--style-weight`` where the command has it (default: ``net``'s calibrated one), and
-    ``fields`` (``None`` values keep the defaults)."""
+    ``fields`` (``None`` values keep the defaults). The commands run the engine's speed path
+    (``fast``): the same numbers as the formulas as written, sooner."""
     from ..paper.pipeline import Settings
 
     given = {name: getattr(args, name) for name in RUN_FIELDS if hasattr(args, name)}
+    given["fast"] = True
     if scales:
         given.update(size=scales[-1], coarse_sizes=tuple(scales[:-1]))
     if hasattr(args, "style_weight"):
-        from ..paper.objective import default_style_weight
+        from ..assets.calibration import default_style_weight
 
         weight = args.style_weight
         fields["style_weight"] = default_style_weight(net) if weight is None else weight
@@ -263,14 +270,17 @@ def settings_from(args: argparse.Namespace, net, scales: Sequence[int] = (), **f
 
 
 def run_and_save(args: argparse.Namespace, net, device, content, style, settings,
-                 inputs: dict[str, Path], extra: dict | None = None) -> None:  # fmt: skip
-    """The one way every optimisation command runs: :func:`nst_utils.paper.pipeline.run`, then
-    the image and the ``--log`` JSON, each written whole or not at all."""
+                 inputs: dict[str, Path], extra: dict | None = None,
+                 extensions: Sequence = ()) -> None:  # fmt: skip
+    """The one way every optimisation command runs: :func:`nst_utils.paper.pipeline.run` (with
+    the later chapters' ``extensions``), then the image and the ``--log`` JSON, each written
+    whole or not at all."""
     from ..assets.images import save_image
     from ..paper.optimize import resolve_precision
     from ..paper.pipeline import run
 
-    result = run(net, content, style, settings, **_hooks(args, settings))
+    result = run(net, content, style, settings, extensions=extensions,
+                 **_hooks(args, settings))  # fmt: skip
     if result.status == "interrupted":
         print(f"interrupted: saving the best image so far to {args.output}", file=sys.stderr)
     save_image(result.image, args.output, protect=inputs.values())

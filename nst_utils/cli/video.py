@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..checks import BLEND, VIDEO_METHODS
+from ..checks import BLEND, TEMPORAL_WEIGHT, VIDEO_METHODS
 from ..errors import NSTError
 from .optimise import settings_from
 from .options import (
@@ -44,8 +44,9 @@ def add_commands(commands) -> None:
                    help="paint the first N frames (synthetic clip: 16)")  # fmt: skip
     add_steps(p, 50, help="iterations per frame")
     add_style_weight(p)
-    p.add_argument("--temporal-weight", type=non_negative, default=None,
-                   help="lambda of the temporal term (default: BENCHMARKS.md, Video)")  # fmt: skip
+    p.add_argument("--temporal-weight", type=non_negative, default=TEMPORAL_WEIGHT,
+                   help="lambda of the temporal term (default %(default)g: BENCHMARKS.md, "
+                   "Video)")  # fmt: skip
     p.add_argument("--blend", type=non_negative, default=BLEND,
                    help="blend: share of the warped previous output where flow holds")  # fmt: skip
     p.add_argument("--fps", type=positive, default=None, help="frame rate of the output")
@@ -95,7 +96,7 @@ def cmd_video(args: argparse.Namespace) -> None:
     net, settings = None, None
     if optimises:
         net = load_network(args, device)
-        settings = settings_from(args, net, temporal_weight=args.temporal_weight)
+        settings = settings_from(args, net)
     on_frame = None
     if not out.suffix:
 
@@ -104,7 +105,8 @@ def cmd_video(args: argparse.Namespace) -> None:
 
     painted = temporal.paint_clip(
         clip, args.method, net=net, style=style, settings=settings, model=model,
-        blend=args.blend, progress=not args.quiet, on_frame=on_frame,
+        blend=args.blend, temporal_weight=args.temporal_weight, progress=not args.quiet,
+        on_frame=on_frame,
     )  # fmt: skip
     if out.suffix and len(painted.frames):
         clips.write_clip(painted.frames, out, args.fps or clip.fps)

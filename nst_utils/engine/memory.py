@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import config
 from ..errors import NSTError
 from . import speed
 
@@ -110,7 +111,7 @@ def _allocator_factor(nbytes: float, on_cpu: bool) -> float:
     """What a block costs with freed memory kept: :data:`CPU_ALLOCATOR_FACTOR` for blocks
     the heap serves; blocks of :data:`~nst_utils.engine.speed.KEEP` and more are mapped and
     returned to the system as before, and cost themselves."""
-    if on_cpu and speed.kept_memory_wanted() and nbytes < speed.KEEP:
+    if on_cpu and config.keep_freed_memory() and nbytes < speed.KEEP:
         return CPU_ALLOCATOR_FACTOR
     return 1.0
 

@@ -1,10 +1,10 @@
-r"""Every speed trick of the kit, behind one call: :func:`evaluate` (``Objective.fast``).
+r"""Every speed trick of the kit, behind one call and one switch: :func:`evaluate`.
 
-:mod:`nst_utils.paper.losses`, :mod:`nst_utils.paper.objective` and :mod:`nst_utils.paper.vgg` hold
-the paper's
-formulas as written. :func:`evaluate` computes the same values faster, with the tricks that
-BENCHMARKS.md ("What the engine does, and what each part is worth") measured to pay; switch
-it off with ``objective.fast = False`` to run the formulas as written. The tricks:
+:mod:`nst_utils.paper.losses`, :mod:`nst_utils.paper.objective` and :mod:`nst_utils.paper.vgg`
+hold the paper's formulas as written. :func:`evaluate` computes the same values faster, with
+the tricks that BENCHMARKS.md ("What the engine does, and what each part is worth") measured
+to pay. It runs only where a run asks for it (``Settings.fast``, which ``nst stylize`` turns
+on; ``Objective.fast``); otherwise the objective computes the formulas as written. The tricks:
 
 1. **Channels-last convolutions** on the CPU: oneDNN runs VGG faster on that memory layout
    (:func:`channels_last`).
@@ -39,10 +39,9 @@ it off with ``objective.fast = False`` to run the formulas as written. The trick
    the heap, at the price of a higher peak that the process keeps until it exits.
    ``NST_KEEP_FREED_MEMORY=0`` turns this off.
 
-Only targets of class :class:`~nst_utils.paper.objective.StyleTarget` (eq. 4) are fused; any other
-target (masks, :mod:`nst_utils.beyond.spatial`) runs its own ``loss``. ``tests/test_speed.py``
-checks
-every value and gradient against the formulas as written.
+Only targets of class :class:`~nst_utils.paper.objective.StyleTarget` (eq. 4) are fused; any
+other target (masks, :mod:`nst_utils.beyond.spatial`) runs its own ``loss``.
+``tests/test_speed.py`` checks every value and gradient against the formulas as written.
 """
 
 from __future__ import annotations
@@ -51,11 +50,12 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
-import os
 import threading
 from typing import TYPE_CHECKING
 
 import torch
+
+from .. import config
 
 if TYPE_CHECKING:
     from ..paper.objective import LossTerms, Objective
@@ -295,15 +295,10 @@ def set_thresholds(mmap_threshold: int, trim_threshold: int) -> bool:
     return bool(libc.mallopt(M_TRIM_THRESHOLD, trim_threshold))
 
 
-def kept_memory_wanted() -> bool:
-    """Whether freed memory is to be kept (``NST_KEEP_FREED_MEMORY`` is not ``0``)."""
-    return os.environ.get("NST_KEEP_FREED_MEMORY", "1") != "0"
-
-
 @functools.cache
 def keep_freed_memory() -> bool:
     """Keep freed blocks for reuse, once per process; whether it took effect (glibc only,
     and not with ``NST_KEEP_FREED_MEMORY=0``)."""
-    if not kept_memory_wanted():
+    if not config.keep_freed_memory():
         return False
     return set_thresholds(KEEP, KEEP)

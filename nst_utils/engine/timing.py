@@ -20,9 +20,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
-
-from ..paper.optimize import optimize
+from ..paper.pipeline import Settings, Source, StyleInput, run
+from ..paper.vgg import VGGFeatures
 
 
 @dataclass(frozen=True)
@@ -87,14 +86,19 @@ def estimate_from_history(history: Sequence[dict], warmup: int) -> RunTimeEstima
     return RunTimeEstimate(tuple(samples), evaluations / len(timed))
 
 
-def estimate_run_time(objective, init: torch.Tensor, *, iterations: int = 8,
-                      warmup: int = 2) -> RunTimeEstimate:
-    """Run ``warmup + iterations`` L-BFGS iterations of ``objective`` from ``init`` and time them.
+def estimate_run_time(
+    net: VGGFeatures, content: Source | None, style: StyleInput | None,
+    settings: Settings | None = None, *, iterations: int = 8, warmup: int = 2,
+) -> RunTimeEstimate:  # fmt: skip
+    """Time ``warmup + iterations`` iterations of the run ``settings`` describe.
 
-    The run is the kit's own engine on a real objective, so what is timed is what a notebook
-    or ``nst`` will do (line search included).
+    The run is the kit's one pipeline (:func:`nst_utils.paper.pipeline.run`) on real inputs,
+    so what is timed is what a notebook or ``nst`` will do (line search included); only its
+    ``steps`` are replaced (default: the kit's default settings).
     """
+    settings = Settings() if settings is None else settings
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}")
-    result = optimize(objective, init, steps=warmup + iterations, progress=False)
+    result = run(net, content, style, settings.updated(steps=warmup + iterations),
+                 progress=False)  # fmt: skip
     return estimate_from_history(result.history, warmup)

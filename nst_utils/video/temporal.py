@@ -31,16 +31,15 @@ import torch
 from tqdm.auto import tqdm
 
 from ..assets.images import resize
-from ..checks import BLEND, VIDEO_METHODS
+from ..checks import BLEND, TEMPORAL_WEIGHT, VIDEO_METHODS
 from ..errors import NSTError
 from ..paper.pipeline import Extension, Settings, Stage, run, score
 from .clips import Clip
 
-#: The methods, and how much of the warped previous output ``blend`` keeps where the flow is
-#: reliable (defined in :mod:`nst_utils.checks`, which the CLI reads without torch).
-METHODS, BLEND = VIDEO_METHODS, BLEND
-#: :math:`\lambda`, the temporal term's weight with α = 1 (BENCHMARKS.md, "Video").
-TEMPORAL_WEIGHT = 1e4
+#: The methods, how much of the warped previous output ``blend`` keeps where the flow is
+#: reliable, and the temporal term's weight :math:`\lambda` (defined in :mod:`nst_utils.checks`,
+#: which the CLI reads without torch).
+METHODS, BLEND, TEMPORAL_WEIGHT = VIDEO_METHODS, BLEND, TEMPORAL_WEIGHT
 
 
 def temporal_loss(image: torch.Tensor, warped: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
