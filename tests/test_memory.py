@@ -6,7 +6,6 @@ kernel). How close the estimate is to measured peaks is BENCHMARKS.md part 4."""
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,8 @@ from nst_utils.paper.objective import build_objective
 from nst_utils.paper.optimize import optimize
 
 REPO = Path(__file__).resolve().parents[1]
+#: ``ulimit -v`` exists on Linux and macOS only (Windows has no ``resource`` module).
+unix_only = pytest.mark.skipif(sys.platform == "win32", reason="no address-space limit here")
 
 
 def measured_maps(net: nn.Module, size: tuple[int, int], deepest: str) -> tuple[int, int]:
@@ -125,6 +126,7 @@ def test_check_fits_names_estimate_room_and_advice(monkeypatch):
     memory.check_fits(memory.Estimate({"activations": 0.5e9}), "cpu")  # fits: no error
 
 
+@unix_only
 def test_available_takes_the_tightest_host_limit():
     code = (
         "import resource; resource.setrlimit(resource.RLIMIT_AS, (2**33, 2**33));"
@@ -135,6 +137,46 @@ def test_available_takes_the_tightest_host_limit():
                          check=True, env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
     room, what = out.split(" ", 1)
     assert "ulimit -v" in what and 0 < float(room) < 2**33
+
+
+def test_the_host_limit_comes_from_psutil_on_any_system(monkeypatch):
+    import psutil
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("VM", (), {"available": 5e9}))
+    monkeypatch.setattr(memory, "_cgroup_room", lambda: None)
+    monkeypatch.setattr(memory, "_address_space_room", lambda: None)
+    assert memory.available("cpu") == (5e9, "the memory available (MemAvailable)")
+
+
+class FakeMPS:
+    """torch.mps on an Apple GPU with 16 GB recommended and ``allocated`` in use."""
+
+    def __init__(self, allocated: float) -> None:
+        self.allocated = allocated
+
+    def recommended_max_memory(self) -> int:
+        return 16 * 2**30
+
+    def driver_allocated_memory(self) -> int:
+        return int(self.allocated)
+
+
+def test_an_apple_gpu_is_limited_by_metals_working_set_and_the_host(monkeypatch):
+    monkeypatch.setattr(memory, "_host_limits", lambda: [(64 * 2**30, "MemAvailable")])
+    monkeypatch.setattr(torch, "mps", FakeMPS(allocated=10 * 2**30))
+    room, what = memory.available("mps")
+    assert room == 6 * 2**30 and "Apple GPU" in what
+    with pytest.raises(NSTError, match="Apple GPU"):  # refused, where it used to run into it
+        memory.check_fits(memory.Estimate({"activations": 7 * 2**30}), "mps")
+    monkeypatch.setattr(memory, "_host_limits", lambda: [(2 * 2**30, "MemAvailable")])
+    assert memory.available("mps") == (2 * 2**30, "MemAvailable")  # unified memory: the host's
+
+
+def test_nothing_known_is_no_limit_not_a_crash(monkeypatch):
+    monkeypatch.setattr(memory, "_host_limits", lambda: [(None, "MemAvailable")])
+    monkeypatch.delattr(torch, "mps", raising=False)
+    assert memory.available("mps") == (float("inf"), "no limit known")
+    assert memory.available("meta") == (float("inf"), "no limit known")
 
 
 def test_the_library_refuses_before_the_first_iteration(random_vgg16, monkeypatch):
@@ -192,12 +234,15 @@ def test_the_playground_shows_the_refusal(random_vgg16, monkeypatch):
 
 def _limited(gigabytes: float):
     def limit() -> None:
+        import resource
+
         nbytes = int(gigabytes * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
 
     return limit
 
 
+@unix_only
 def test_cli_refuses_an_oversized_run_under_ulimit_v(tmp_path):
     """The issue's case for real: a large run under an address-space limit ends with the one
     line and exit status 1, before the network is loaded; never killed, nothing written."""

@@ -20,16 +20,18 @@ walks the network's own layers (any architecture) down to the deepest layer the 
   2048 px (BENCHMARKS.md part 4). A coarse-to-fine run peaks at its last scale (the earlier
   scales' blocks are mostly reused).
 
-What is available: on the CPU the tightest of the host's ``MemAvailable``, the control group's
-limit (containers, JupyterHub) and the address-space limit (``ulimit -v``); on a GPU
-``torch.cuda.mem_get_info``. :func:`check_fits` raises :class:`~nst_utils.errors.NSTError`
+What is available, on every system where it can be known: on the CPU the tightest of the
+host's available memory (psutil: ``MemAvailable`` on Linux, the same figure on macOS and
+Windows), the control group's limit (Linux containers, JupyterHub) and the address-space limit
+(``ulimit -v``, where the system has one); on an NVIDIA GPU ``torch.cuda.mem_get_info``; on an
+Apple GPU (MPS, which shares the host's memory) Metal's recommended working set less what is
+allocated, and the host's limits. :func:`check_fits` raises :class:`~nst_utils.errors.NSTError`
 with the estimate, what is available and what to do.
 """
 
 from __future__ import annotations
 
 import math
-import resource
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,40 +189,50 @@ def estimate_peak(
 
 def available(device: torch.device | str = "cpu") -> tuple[float, str]:
     """``(bytes, what)``: the memory this process can still take on ``device``, and which
-    limit that is (the tightest)."""
+    limit that is (the tightest); ``(inf, "no limit known")`` where nothing can be read."""
     device = torch.device(device)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return float(free), f"free on {device}"
-    limits = [(v, what) for v, what in _host_limits() if v is not None]
-    return min(limits) if limits else (math.inf, "no limit known")
+    limits = _mps_limits() if device.type == "mps" else []
+    if device.type in ("cpu", "mps"):  # an Apple GPU shares the host's memory
+        limits += _host_limits()
+    known = [(v, what) for v, what in limits if v is not None]
+    return min(known) if known else (math.inf, "no limit known")
+
+
+def _mps_limits() -> list[tuple[float | None, str]]:
+    """Metal's recommended working set minus what the MPS driver has already allocated."""
+    mps = getattr(torch, "mps", None)
+    try:
+        room = mps.recommended_max_memory() - mps.driver_allocated_memory()
+    except (AttributeError, RuntimeError):
+        return []
+    return [(float(room), "the Apple GPU's recommended working set")]
 
 
 def _host_limits() -> list[tuple[float | None, str]]:
     return [
-        (_meminfo("MemAvailable"), "MemAvailable"),
+        (_host_available(), "the memory available (MemAvailable)"),
         (_cgroup_room(), "the control group's limit"),
         (_address_space_room(), "the address-space limit (ulimit -v)"),
     ]
 
 
-def _meminfo(field_name: str) -> float | None:
-    return _proc_field("/proc/meminfo", field_name)
-
-
-def _proc_field(path: str, field_name: str) -> float | None:
-    """A ``Name:  123 kB`` line of a /proc file, in bytes; None if absent or unreadable."""
+def _host_available() -> float | None:
+    """What the system can still give without swapping (psutil: any system); None if psutil
+    cannot tell (it reads ``/proc/meminfo`` on Linux)."""
     try:
-        for line in Path(path).read_text().splitlines():
-            if line.startswith(f"{field_name}:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+        import psutil
+
+        return float(psutil.virtual_memory().available)
+    except (ImportError, OSError, RuntimeError):
+        return None
 
 
 def _cgroup_room() -> float | None:
-    """The control group's limit minus its usage (cgroup v2, else v1); None without one."""
+    """The control group's limit minus its usage (cgroup v2, else v1; Linux containers and
+    JupyterHub); None without one or on other systems."""
     v1 = "/sys/fs/cgroup/memory/memory."
     for limit_file, usage_file in (
         ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
@@ -238,15 +250,26 @@ def _cgroup_room() -> float | None:
 
 
 def _address_space_room() -> float | None:
-    """``RLIMIT_AS`` minus the address space already mapped; None without a limit."""
+    """``RLIMIT_AS`` minus the address space already mapped; None without a limit or where
+    there are no such limits (Windows has no ``resource`` module)."""
+    try:
+        import resource
+    except ImportError:
+        return None
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     if soft == resource.RLIM_INFINITY:
         return None
-    return float(soft - (_status_bytes("VmSize") or 0))
+    return float(soft - (_mapped_bytes() or 0))
 
 
-def _status_bytes(field_name: str) -> float | None:
-    return _proc_field("/proc/self/status", field_name)
+def _mapped_bytes() -> float | None:
+    """The address space this process has mapped (VmSize), through psutil."""
+    try:
+        import psutil
+
+        return float(psutil.Process().memory_info().vms)
+    except (ImportError, OSError, RuntimeError):
+        return None
 
 
 # --------------------------------------------------------------------------- the check

@@ -21,8 +21,10 @@ it first) and sets ``GOMP_SPINCOUNT`` only if
   ``nst_utils`` it is too late; :func:`wait_settings` then says so and the notebooks import
   ``nst_utils`` first.
 
-Intel's OpenMP (``libiomp5``, e.g. from conda's MKL builds) reads ``KMP_BLOCKTIME`` instead;
-the kit leaves it alone (its default, 200 ms, is the user's to change).
+Intel's OpenMP (``libiomp5``, e.g. from conda's MKL builds and torch's Windows wheels) reads
+``KMP_BLOCKTIME`` instead, and LLVM's (``libomp``, torch's macOS wheels) its own; the kit leaves
+them alone (their defaults are the user's to change). Which runtimes are loaded is read
+through threadpoolctl, on every system.
 """
 
 from __future__ import annotations
@@ -32,16 +34,30 @@ import os
 import sys
 import warnings
 from collections.abc import MutableMapping
+from pathlib import Path
 
 #: Spin iterations before a waiting libgomp thread sleeps (libgomp's default: 300000, ~3 ms).
 SPIN_COUNT = 1000
 #: Variables by which the user has already decided how OpenMP threads wait.
 USER_VARIABLES = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
-_RUNTIMES = ("libgomp", "libiomp", "libomp")
+_RUNTIMES = ("libgomp", "libiomp", "libomp", "vcomp")
 
 
 def openmp_runtimes() -> list[str]:
-    """File names of the OpenMP runtimes loaded in this process (Linux; [] elsewhere)."""
+    """File names of the OpenMP runtimes loaded in this process, on any system: threadpoolctl
+    lists the loaded libraries without loading any (it reads ``/proc/self/maps`` on Linux,
+    asks the loader elsewhere); ``/proc/self/maps`` itself where threadpoolctl is missing;
+    [] where neither can tell."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        pools = threadpool_info()
+    except (ImportError, OSError):
+        return _runtimes_from_proc()
+    return sorted({Path(p["filepath"]).name for p in pools if p.get("user_api") == "openmp"})
+
+
+def _runtimes_from_proc() -> list[str]:
     try:
         with open("/proc/self/maps") as maps:
             names = {line.rsplit("/", 1)[-1].strip() for line in maps if "omp" in line}

@@ -30,8 +30,9 @@ descent until its VGG responses match the targets. This module owns that loop:
   autocast, with the Gram matrices and losses still in float32 (:mod:`nst_utils.engine.speed`);
   faster where bfloat16 is native (AVX-512 BF16, AMX, recent GPUs), and within about a
   percent of float32's loss (BENCHMARKS.md). The default ``"fp32"`` is exact everywhere;
-  ``"auto"`` picks bf16 where :func:`recommended_precision` finds it native. With bf16 the
-  logged losses are the bf16-evaluated ones.
+  ``"auto"`` picks bf16 where :func:`~nst_utils.engine.precision.recommended_precision` finds
+  it native (:mod:`nst_utils.engine.precision`). With bf16 the logged losses are the
+  bf16-evaluated ones.
 
 Every iteration reads the loss once on the host (history, best image, NaN check, restarts):
 on the CPU that costs nothing measurable (BENCHMARKS.md), so there is no ``log_every``.
@@ -39,7 +40,6 @@ on the CPU that costs nothing measurable (BENCHMARKS.md), so there is no ``log_e
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
@@ -51,6 +51,8 @@ from tqdm.auto import tqdm
 
 from ..checks import INITS, OPTIMIZERS, PRECISIONS
 from ..engine import memory, openmp
+from ..engine.precision import autocast, resolve_precision
+from ..engine.precision import recommended_precision as recommended_precision  # re-exported
 from ..errors import NSTError
 from .objective import LossTerms, Objective
 
@@ -140,38 +142,6 @@ def initial_image(
         return resize(style, (h, w))
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(1, 3, h, w, generator=generator).to(device)
-
-
-def recommended_precision(device: torch.device | str = "cpu") -> str:
-    """``"bf16"`` where bfloat16 is native and fast (CPUs with AVX-512 BF16 or AMX, CUDA GPUs
-    with bf16 tensor cores), else ``"fp32"``: what ``precision="auto"`` means. The library
-    and the notebooks default to fp32; ``nst stylize`` defaults to ``auto``.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp32"
-    if device.type != "cpu":
-        return "fp32"
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:
-        return "fp32"
-    return "bf16" if {"avx512_bf16", "amx_bf16"} & set(flags) else "fp32"
-
-
-def resolve_precision(precision: str, device: torch.device | str) -> str:
-    """``precision`` with ``"auto"`` replaced by :func:`recommended_precision` for ``device``."""
-    return recommended_precision(device) if precision == "auto" else precision
-
-
-def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """The context one objective evaluation runs in for ``precision``."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
 
 
 def _make_optimizer(name: str, x: torch.Tensor, lr: float | None) -> torch.optim.Optimizer:
