@@ -3,7 +3,8 @@
 A name is looked up in this order (:func:`resolve_image`):
 
 1. an existing file path;
-2. a bundled image in ``data/`` (``chelsea``, ``swirls``, …);
+2. a bundled image in ``data/`` (``chelsea``, ``swirls``, …; installed from the repository's
+   address, the package's copy of that folder, :func:`data_dir`);
 3. a downloadable example from ``data/examples.json`` (``tubingen``, ``starry_night``, …),
    found, in turn, in ``$NST_EXAMPLES_DIR``, in the cache, or downloaded from its pinned URL.
    Every copy is checked against the SHA-256 in the manifest before it is used.
@@ -22,6 +23,7 @@ import urllib.request
 import warnings
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     import torch
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+#: The list of downloadable examples, beside the bundled pictures.
+MANIFEST = "examples.json"
 DOWNLOAD_TIMEOUT_S = 20
 
 
@@ -51,8 +55,16 @@ class ExampleInfo:
 
 
 def data_dir() -> Path:
-    """``$NST_DATA_DIR`` or the repository's ``data/`` folder."""
-    return Path(os.environ.get("NST_DATA_DIR") or Path(__file__).resolve().parents[2] / "data")
+    """Where the bundled pictures and ``examples.json`` are: ``$NST_DATA_DIR``, else the
+    package's own copy (an install from the repository's address, or a wheel:
+    ``nst_utils.assets.bundled``, which ``pyproject.toml`` maps to ``data/``), else the
+    repository's ``data/`` folder (a clone, installed editable)."""
+    if os.environ.get("NST_DATA_DIR"):
+        return Path(os.environ["NST_DATA_DIR"])
+    packaged = Path(str(resources.files(__package__) / "bundled"))
+    if (packaged / MANIFEST).is_file():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "data"
 
 
 def bundled_images() -> dict[str, Path]:
@@ -82,7 +94,7 @@ def _manifest(path: Path) -> dict[str, ExampleInfo]:
 
 def downloadable() -> dict[str, ExampleInfo]:
     """The downloadable examples, by name."""
-    return _manifest(data_dir() / "examples.json")
+    return _manifest(data_dir() / MANIFEST)
 
 
 def _sha256(path: Path) -> str:
