@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import torch
 
+from ..engine.precision import float64_on_cpu
 from ..errors import NSTError
 from ..paper.pipeline import Extension, Stage
 
@@ -99,8 +100,13 @@ def recombine_luminance(
 
 
 def colour_stats(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Mean :math:`\mu` (3,) and covariance :math:`\Sigma` (3, 3) of an image's pixels."""
-    pixels = image.detach().double().permute(1, 0, 2, 3).reshape(3, -1)
+    r"""Mean :math:`\mu` (3,) and covariance :math:`\Sigma` (3, 3) of an image's pixels,
+    computed in float64 on the CPU, returned in float32 on the image's device."""
+    return float64_on_cpu(_pixel_stats, image)
+
+
+def _pixel_stats(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    pixels = image.permute(1, 0, 2, 3).reshape(3, -1)
     mean = pixels.mean(dim=1)
     centred = pixels - mean[:, None]
     return mean, centred @ centred.T / pixels.shape[1]
@@ -134,12 +140,19 @@ def match_histogram(
     Used on the *style* image with the *content* image as target. ``clamp`` keeps the result in
     ``[0, 1]`` (which can move the statistics slightly when the map leaves that range).
     """
-    mu_s, cov_s = colour_stats(source)
-    mu_t, cov_t = colour_stats(target)
-    a = colour_transform(cov_s, cov_t, method).to(source.dtype)
-    out = _apply(a, source - mu_s.to(source.dtype).view(1, 3, 1, 1))
-    out = out + mu_t.to(source.dtype).view(1, 3, 1, 1)
+    a, mu_s, mu_t = float64_on_cpu(_histogram_map, source, target, method=method)
+    a, mu_s, mu_t = (t.to(source.dtype) for t in (a, mu_s, mu_t))
+    out = _apply(a, source - mu_s.view(1, 3, 1, 1)) + mu_t.view(1, 3, 1, 1)
     return out.clamp(0, 1) if clamp else out
+
+
+def _histogram_map(
+    source: torch.Tensor, target: torch.Tensor, method: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r""":math:`A`, :math:`\mu_s` and :math:`\mu_t` of :func:`match_histogram` (float64, CPU)."""
+    mu_s, cov_s = _pixel_stats(source)
+    mu_t, cov_t = _pixel_stats(target)
+    return colour_transform(cov_s, cov_t, method), mu_s, mu_t
 
 
 def check_mode(mode: str | None) -> None:

@@ -44,6 +44,7 @@ from .. import config
 from ..assets.examples import bundled_images
 from ..assets.files import atomic_write
 from ..assets.images import load_image
+from ..engine.precision import float64_on_cpu
 from ..paper.vgg import VGGFeatures
 
 REFERENCE_SIZE = 128
@@ -69,15 +70,22 @@ def reference_images(size: int = REFERENCE_SIZE) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def channel_means(net: VGGFeatures, images: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
-    r""":math:`m^l_c`: each rectified channel's mean over all images and positions."""
+    r""":math:`m^l_c`: each rectified channel's mean over all images and positions (each
+    picture's sums on the network's device, their total in float64 on the CPU)."""
     names = relu_names(net)
-    sums: dict[str, torch.Tensor] = {}
-    count: dict[str, int] = {}
+    sums: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    count: dict[str, int] = dict.fromkeys(names, 0)
     for image in images:
         for name, f in net(image.to(net.mean.device), names).items():
-            sums[name] = sums.get(name, 0) + f.double().sum(dim=(0, 2, 3))
-            count[name] = count.get(name, 0) + f.shape[0] * f.shape[2] * f.shape[3]
-    return {name: (sums[name] / count[name]).float() for name in names}
+            sums[name].append(f.float().sum(dim=(0, 2, 3)))
+            count[name] += f.shape[0] * f.shape[2] * f.shape[3]
+    return {name: float64_on_cpu(_mean, torch.stack(sums[name]), count=count[name])
+            for name in names}  # fmt: skip
+
+
+def _mean(sums: torch.Tensor, count: int) -> torch.Tensor:
+    """The total of one sum per picture ``(pictures, channels)``, divided by ``count``."""
+    return sums.sum(dim=0) / count
 
 
 def rescale_vgg(

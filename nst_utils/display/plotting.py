@@ -14,6 +14,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ..assets.images import to_numpy
+from ..engine.precision import float64_on_cpu
 from .anatomy import strongest_channels
 
 
@@ -99,7 +100,10 @@ def cluster_order(gram: torch.Tensor) -> torch.Tensor:
     Channels are sorted by their position along the leading eigenvector of the
     correlation matrix: channels that co-activate end up next to each other.
     """
-    g = gram.detach().double().cpu()
+    return float64_on_cpu(_leading_order, gram.detach().cpu())  # the order on the CPU
+
+
+def _leading_order(g: torch.Tensor) -> torch.Tensor:
     d = g.diagonal().clamp_min(1e-12).sqrt()
     corr = g / d[:, None] / d[None, :]
     _, vectors = torch.linalg.eigh(corr)

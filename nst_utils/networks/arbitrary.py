@@ -55,6 +55,7 @@ from ..assets.images import ImageSource, load_image
 from ..beyond import color
 from ..beyond.spatial import load_mask, resize_mask
 from ..beyond.styles import StyleSpec, blend_shares
+from ..engine.precision import float64_on_cpu
 from ..errors import NSTError
 from ..paper.objective import ContentTarget
 from ..paper.pipeline import Extension, Settings, Stage, run
@@ -113,17 +114,25 @@ def adain(content_f: torch.Tensor, style_f: torch.Tensor, eps: float = ADAIN_EPS
 
 def wct(content_f: torch.Tensor, style_f: torch.Tensor, eps: float = WCT_EPS) -> torch.Tensor:
     r"""Whitening and colouring transform (Li et al. 2017, eq. 1-3): ``content_f`` with the
-    channel mean and covariance of ``style_f`` (module docstring), computed in float64.
+    channel mean and covariance of ``style_f`` (module docstring). The covariances are taken
+    on the features' device; their roots, :math:`\Sigma_s^{1/2} \Sigma_c^{-1/2}`, in float64
+    on the CPU (:func:`~nst_utils.engine.precision.float64_on_cpu`), applied in float32.
 
     ``content_f`` ``(B, N, H, W)``; ``style_f`` ``(B or 1, N, H', W')``, any size.
     """
     _check_pair(content_f, style_f)
     b, n, h, w = content_f.shape
-    fc, fs = content_f.flatten(2).double(), style_f.flatten(2).double()
+    fc, fs = content_f.flatten(2).float(), style_f.flatten(2).float()
     mu_c, mu_s = fc.mean(dim=2, keepdim=True), fs.mean(dim=2, keepdim=True)
-    white = _root(_covariance(fc - mu_c), -0.5, eps) @ (fc - mu_c)
-    coloured = _root(_covariance(fs - mu_s), 0.5, eps) @ white + mu_s
+    covariances = _covariance(fc - mu_c), _covariance(fs - mu_s)
+    transform = float64_on_cpu(_colouring, *covariances, eps=eps)
+    coloured = transform @ (fc - mu_c) + mu_s
     return coloured.reshape(b, n, h, w).to(content_f.dtype)
+
+
+def _colouring(cov_c: torch.Tensor, cov_s: torch.Tensor, eps: float) -> torch.Tensor:
+    r""":math:`\Sigma_s^{1/2} \Sigma_c^{-1/2}`: whitening, then the style's colouring."""
+    return _root(cov_s, 0.5, eps) @ _root(cov_c, -0.5, eps)
 
 
 def _covariance(centred: torch.Tensor) -> torch.Tensor:

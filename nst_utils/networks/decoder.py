@@ -48,6 +48,8 @@ from torch import nn
 from ..assets import model_files
 from ..assets.images import ImageSource, load_image, resize
 from ..beyond import color
+from ..checks import first_non_finite
+from ..engine.precision import float64_on_cpu
 from ..errors import NSTError
 from ..paper.layers import BLOCK_DEPTHS
 from ..paper.vgg import BLOCK_CHANNELS, VGGFeatures
@@ -115,19 +117,25 @@ class Decoder(nn.Module):
 
     @torch.no_grad()
     def whiten_like(self, features: torch.Tensor) -> None:
-        """Set the input's mean and whitening from a batch of features."""
-        per_channel = features.transpose(0, 1).flatten(1).double()  # N × (B·H·W)
+        """Set the input's mean and whitening from a batch of features (the covariance's root
+        in float64 on the CPU: :func:`~nst_utils.engine.precision.float64_on_cpu`)."""
+        per_channel = features.transpose(0, 1).flatten(1).float()  # N × (B·H·W)
         mean = per_channel.mean(dim=1, keepdim=True)
         cov = (per_channel - mean) @ (per_channel - mean).T / per_channel.shape[1]
-        values, vectors = torch.linalg.eigh(cov)
-        values = values.clamp_min(0) + WHITENING_DELTA * values.max()
-        self.whitening.copy_((vectors * values.rsqrt()) @ vectors.T)
+        self.whitening.copy_(float64_on_cpu(_whitening, cov))
         self.input_mean.copy_(mean.view_as(self.input_mean))
 
     def architecture(self) -> dict:
         """What :func:`load_decoder` needs to rebuild it."""
         return {"layer": self.layer, "arch": self.arch, "pooling": self.pooling,
                 "width": self.width}  # fmt: skip
+
+
+def _whitening(cov: torch.Tensor) -> torch.Tensor:
+    r""":math:`E (D + \delta d_{max})^{-1/2} E^\top` of a covariance :math:`E D E^\top`."""
+    values, vectors = torch.linalg.eigh(cov)
+    values = values.clamp_min(0) + WHITENING_DELTA * values.max()
+    return (vectors * values.rsqrt()) @ vectors.T
 
 
 def _conv(c_in: int, c_out: int) -> list[nn.Module]:
@@ -220,29 +228,47 @@ def train_decoder(
 
 def save_decoder(decoder: Decoder, path: str | os.PathLike, record: dict | None = None) -> Path:
     """Write the weights as safetensors with the architecture and ``record`` (default: the
-    decoder's own) as JSON metadata, atomically."""
+    decoder's own) as JSON metadata, atomically; weights with NaN or an infinity are refused."""
+    bad = first_non_finite(decoder.state_dict())
+    if bad is not None:
+        raise NSTError(f"{path}: not saved: the decoder's weights hold NaN or infinite values "
+                       f"({bad}); the training diverged, lower --lr")  # fmt: skip
     meta = {"kind": KIND, "architecture": decoder.architecture(),
             "record": decoder.record if record is None else record}  # fmt: skip
     return model_files.save_network(decoder, path, meta)
 
 
 def load_decoder(name_or_path: str | os.PathLike, device: torch.device | str = "cpu") -> Decoder:
-    """A decoder from a file, or a shipped one by its layer (``"relu2_1"``) or file name."""
+    """A decoder from a file, or a shipped one by its layer (``"relu2_1"``) or file name.
+
+    A file that is not a decoder of this kit, lacks its architecture, or whose weights hold
+    NaN or an infinity is refused in one line."""
     path = decoder_path(name_or_path)
+    train = "train one with 'nst train-decoder'"
     try:
         meta = model_files.read_metadata(path)
-        if meta.get("kind") != KIND:
-            raise NSTError(f"{path}: a {meta.get('kind')} model, not a decoder")
+    except Exception as err:
+        kind = type(err).__name__
+        raise NSTError(f"{path}: not a decoder of this kit ({kind}); {train}") from None
+    if not isinstance(meta, dict) or meta.get("kind") != KIND:
+        kind = meta.get("kind") if isinstance(meta, dict) else None
+        raise NSTError(f"{path}: a {kind} model, not a decoder; {train}")
+    if not isinstance(meta.get("architecture"), dict):
+        raise NSTError(f"{path}: its metadata lacks 'architecture'; an incomplete decoder file: "
+                       f"{train}")  # fmt: skip
+    try:
         decoder = Decoder(**meta["architecture"])
         decoder.load_state_dict(model_files.read_weights(path), strict=True)
     except NSTError:
         raise
     except Exception as err:
-        raise NSTError(
-            f"{path}: not a decoder of this kit ({type(err).__name__}); train one with "
-            "nst train-decoder"
-        ) from None
-    decoder.record = dict(meta.get("record", {}))
+        raise NSTError(f"{path}: its weights do not fit a decoder ({type(err).__name__}); "
+                       f"{train}") from None  # fmt: skip
+    bad = first_non_finite(decoder.state_dict())
+    if bad is not None:
+        raise NSTError(f"{path}: damaged decoder: its weights hold NaN or infinite values "
+                       f"({bad}); {train}")  # fmt: skip
+    decoder.record = dict(meta.get("record") or {})
     return decoder.to(device).eval().requires_grad_(False)
 
 
