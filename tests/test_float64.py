@@ -95,8 +95,8 @@ def test_preserve_colour_histogram_through_the_pipeline(random_vgg16, watched):
 def test_wct_and_nst_paint_style(random_vgg16, watched):
     """``nst paint --style`` (default method WCT, with histogram colour preservation)."""
     photo, painting = pictures(2)
-    features = random_vgg16(photo, ["relu2_1"])["relu2_1"]
-    assert arbitrary.wct(features, features.flip(-1)).dtype == torch.float32
+    content_f, style_f = (random_vgg16(p, ["relu2_1"])["relu2_1"] for p in (photo, painting))
+    assert arbitrary.wct(content_f, style_f).dtype == torch.float32
     seen, paintings, _, _ = arbitrary.prepare(photo, ["swirls"], 32, preserve_color="histogram")
     targets = arbitrary.transform(random_vgg16, seen, paintings, ["relu1_1", "relu2_1"], "wct")
     arbitrary.invert(random_vgg16, seen, targets, Settings(steps=1), progress=False)
@@ -131,7 +131,10 @@ def test_gram_plot_order(random_vgg16, watched):
     assert sorted(order.tolist()) == list(range(64))
 
 
-DOUBLE = re.compile(r"(\.\w+\([^()]*\))?\.(double\(\)|to\(torch\.float64)|dtype=torch\.(float64|double)")
+#: ``.double()``, ``.to(torch.float64)`` or ``dtype=torch.float64``, with the call before it.
+DOUBLE = re.compile(
+    r"(\.\w+\([^()]*\))?\.(double\(\)|to\(torch\.float64)|dtype=torch\.(float64|double)"
+)
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
