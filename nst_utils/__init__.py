@@ -29,6 +29,7 @@ the same map; ``tests/test_layout.py`` checks both against the tree):
 ``video.temporal``                painting a clip: frame by frame, temporal loss, along the flow
 ``engine/``                       **speed, memory, threads, timing (not course material)**
 ``engine.speed``                  every speed trick, one switch (``Settings.fast``), the same values
+``engine.precision``              a run's number format (fp32, bf16, auto); float64 on the CPU only
 ``engine.memory``                 will a run fit? its peak memory, estimated before it starts
 ``engine.openmp``                 how long idle CPU threads spin: fair speed on a shared CPU
 ``engine.timing``                 how long will a run take here? a short real run, read robustly

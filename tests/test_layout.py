@@ -15,6 +15,7 @@ import ast
 import importlib
 import itertools
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -140,8 +141,20 @@ def texts() -> dict[str, str]:
     return found
 
 
+def mapped_packages() -> dict[str, Path]:
+    """Packages that only an install has, mapped from another folder by ``pyproject.toml``
+    (``[tool.setuptools.package-dir]``, e.g. the bundled pictures): {dotted name: folder}."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    mapped = config.get("tool", {}).get("setuptools", {}).get("package-dir", {})
+    return {name: ROOT / folder for name, folder in mapped.items() if name}
+
+
 def resolves(dotted: str) -> bool:
-    """Does ``dotted`` name a module, or an attribute (chain) of one?"""
+    """Does ``dotted`` name a module, or an attribute (chain) of one, or a package that an
+    install maps from a folder of the repository?"""
+    for name, folder in mapped_packages().items():
+        if dotted == name or dotted.startswith(name + "."):
+            return folder.is_dir()
     parts = dotted.split(".")
     for i in range(len(parts), 0, -1):
         name = ".".join(parts[:i])
