@@ -48,7 +48,7 @@ def test_paint_mixes_styles_and_keeps_colours(tmp_path, capsys):
 
 def test_paint_errors_are_one_line_and_write_nothing(tmp_path, capsys):
     out = tmp_path / "x.png"
-    assert main(["paint", "chelsea", "--style", "swirls", "--model", "x", "-o", str(out)]) == 1
+    assert main(["paint", "chelsea", "--style", "swirls", "--model", "x", "-o", str(out)]) == 2
     assert "either --model" in capsys.readouterr().err
     assert main(["paint", "chelsea", "--style", "no_such_painting", "-o", str(out)]) == 1
     assert "no_such_painting" in capsys.readouterr().err

@@ -213,7 +213,9 @@ def test_a_loss_that_becomes_nan_stops_with_advice():
 def test_every_train_setting_has_an_effect(random_vgg16, monkeypatch):
     changed = {"size": 48, "batch": 2, "steps": 3, "lr": 1e-2, "seed": 1, "checkpoint_every": 3,
                "log_every": 2, "schedule": "cosine"}  # fmt: skip
-    assert set(changed) == {f.name for f in dataclasses.fields(TrainSettings)}
+    # started_from names the weights the caller loaded (nst train-style --from): it changes
+    # what a resume accepts and the record, tested in test_cli_fast_style
+    assert set(changed) | {"started_from"} == {f.name for f in dataclasses.fields(TrainSettings)}
     base = dataclasses.replace(TINY, steps=2, checkpoint_every=1, log_every=1)
 
     def fingerprint(settings: TrainSettings):
@@ -244,8 +246,10 @@ def test_every_loss_setting_changes_the_loss(random_vgg16, monkeypatch):
     photos_ = torch.rand(2, 3, 32, 32)
     changed = {"content_weight": 3.0, "style_weight": 7.0, "tv_weight": 5.0,
                "content_layers": ("relu3_1",), "style_layers": ("relu1_1",),
-               "content_reduction": "paper", "precision": "bf16"}  # fmt: skip
-    assert set(changed) | {"style_scale"} == set(fast_style.LOSS_FIELDS)
+               "content_reduction": "paper", "precision": "bf16",
+               "style_layer_weights": (4.0, 0.25, 0.25, 0.25, 0.25)}  # fmt: skip
+    # fast is the speed switch: the same value sooner (tests/test_speed.py)
+    assert set(changed) | {"style_scale", "fast"} == set(fast_style.LOSS_FIELDS)
 
     def value(settings: Settings) -> float:
         loss = StyleLoss(random_vgg16, [picture("swirls", 32, "cpu")], settings)

@@ -266,11 +266,20 @@ def save_image(
     """Write PNG or JPEG (by suffix) atomically; refuse to overwrite any path in ``protect``.
 
     The picture is written by :func:`nst_utils.assets.files.atomic_write`: never half-written, mode
-    as the umask gives (0644 under 022).
+    as the umask gives (0644 under 022). A tensor holding NaN or an infinity is refused (a
+    picture that is not one is not saved as black), and so is a place nothing can be written
+    to: a one-line :class:`NSTError` each, nothing written.
     """
-    path = check_output_path(path, protect)
+    path = check_output_path(path, protect, probe=False)
+    if isinstance(image, torch.Tensor) and not bool(torch.isfinite(image).all()):
+        raise NSTError(f"{path}: the picture holds NaN or infinite values (a damaged model or a "
+                       "run that diverged); nothing written")  # fmt: skip
     fmt = SAVE_FORMATS[path.suffix.lower()]
     picture = image if isinstance(image, Image.Image) else to_pil(image)
-    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
-        picture.save(handle, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    try:
+        with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+            picture.save(handle, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    except OSError as err:
+        raise NSTError(f"{path}: cannot be written ({err.strerror or err}); choose another "
+                       "path") from None  # fmt: skip
     return path

@@ -33,13 +33,17 @@ import no torch, so a mistake is reported in well under a second.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 
 from ..errors import NSTError
 from . import assets, networks, optimise, video
+from .modes import UsageError
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 #: The families of commands, in the order ``nst --help`` lists them.
 FAMILIES = (optimise, networks, video, assets)
@@ -73,12 +77,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with trained models
     try:
-        args.handler(args)
+        with _one_line_warnings():
+            args.handler(args)
     except optimise.DryRun as done:
         return 0 if done.fits else EXIT_ERROR
     except KeyboardInterrupt as err:
         print(f"nst: interrupted: {err}" if str(err) else "nst: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except UsageError as err:  # a mode's foreign option, found after parsing: as argparse's
+        if args.debug:
+            raise
+        print(f"nst {args.command}: error: {err} (see 'nst {args.command} --help')",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
     except (NSTError, ValueError) as err:
         if args.debug:
             raise
@@ -95,3 +106,16 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return EXIT_ERROR
     return 0
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Library warnings as one line each (``nst: warning: ...``), not file, line and source."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        print(f"nst: warning: {category.__name__}: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield

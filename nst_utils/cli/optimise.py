@@ -37,6 +37,7 @@ from .options import (
     positive,
     positive_int,
     resolve_device,
+    resolve_input,
     size_list,
     style_specs,
 )
@@ -136,10 +137,9 @@ def add_commands(commands) -> None:
 
 def cmd_stylize(args: argparse.Namespace) -> None:
     """Paint the content image in the style(s), with notebook 06's extras."""
-    from ..assets.examples import resolve_image
     from ..checks import check_scales
 
-    inputs = {"content": resolve_image(args.content)}  # the content first, checked first
+    inputs = {"content": resolve_input(args.content)}  # the content first, checked first
     specs = style_specs([args.style, *args.styles], args.style_masks)
     inputs.update({f"style{i}": s.source for i, s in enumerate(specs, 1)})
     inputs.update({f"mask{i}": s.mask for i, s in enumerate(specs, 1) if s.mask is not None})
@@ -169,9 +169,7 @@ def cmd_stylize(args: argparse.Namespace) -> None:
 
 def cmd_reconstruct_content(args: argparse.Namespace) -> None:
     """An image from one layer's features of a photo (notebook 03)."""
-    from ..assets.examples import resolve_image
-
-    inputs = {"image": resolve_image(args.image)}
+    inputs = {"image": resolve_input(args.image)}
     net, device = prepare(args, inputs, [args.size], lambda check: check([args.layer]))
     settings = settings_from(args, net, [args.size], content_layers=(args.layer,))
     run_and_save(args, net, device, inputs["image"], None, settings, inputs)
@@ -179,9 +177,7 @@ def cmd_reconstruct_content(args: argparse.Namespace) -> None:
 
 def cmd_synthesize_texture(args: argparse.Namespace) -> None:
     """A texture with a picture's Gram matrices (notebook 04)."""
-    from ..assets.examples import resolve_image
-
-    inputs = {"image": resolve_image(args.image)}
+    inputs = {"image": resolve_input(args.image)}
     layers = args.layers or STYLE_LAYERS
     net, device = prepare(args, inputs, [args.size], lambda check: check(layers))
     settings = settings_from(args, net, [args.size], style_layers=args.layers)
@@ -202,10 +198,9 @@ def prepare(args: argparse.Namespace, inputs: dict[str, Path], scales: Sequence[
     here and prints the plan): those that need no torch (paths, layer names) before torch is
     even imported. Returns ``(net, device)``.
     """
-    from ..checks import check_output_path
     from ..paper.layers import ARCHS, check_layers
 
-    check_output_path(args.output, protect=inputs.values())
+    check_outputs(args, inputs)
     layers_of(lambda names: check_layers(args.arch or ARCHS[0], names))  # VGG-19's: all names
 
     from ..assets.images import probe_size
@@ -227,6 +222,18 @@ def prepare(args: argparse.Namespace, inputs: dict[str, Path], scales: Sequence[
         print_plan(args, inputs, choice.arch, device, precision, sizes, layers, estimate)
     memory.check_fits(estimate, device, MEMORY_ADVICE + (BF16_ADVICE * (precision == "fp32")))
     return load_network(args, device, choice), device
+
+
+def check_outputs(args: argparse.Namespace, inputs: dict[str, Path]) -> None:
+    """``-o``, ``--log`` and the ``--save-every`` snapshots: each can be written and none is
+    an input (nor the log another output), all before any work."""
+    from ..checks import check_log_path, check_output_path, check_snapshots
+
+    check_output_path(args.output, protect=inputs.values())
+    if args.log:
+        check_log_path(args.log, [*inputs.values(), args.output])
+    if args.save_every:
+        check_snapshots(args.output, [*inputs.values(), *([args.log] if args.log else [])])
 
 
 def print_plan(args: argparse.Namespace, inputs: dict[str, Path], arch: str, device,
@@ -330,6 +337,11 @@ def _hooks(args: argparse.Namespace, settings) -> dict:
 def _write_json(path: Path, data: dict) -> None:
     """Write ``data`` with :func:`nst_utils.assets.files.atomic_write` (whole or not at all)."""
     from ..assets.files import atomic_write
+    from ..errors import NSTError
 
-    with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2))
+    try:
+        with atomic_write(path) as tmp:
+            tmp.write_text(json.dumps(data, indent=2))
+    except OSError as err:
+        raise NSTError(f"{path}: cannot be written ({err.strerror or err}); choose another "
+                       "--log path") from None  # fmt: skip

@@ -62,8 +62,16 @@ def layer_list(text: str) -> tuple[str, ...]:
     """Comma-separated names, e.g. ``relu1_1,relu2_1`` (checked against the network later)."""
     layers = tuple(part.strip() for part in text.split(",") if part.strip())
     if not layers:
-        raise argparse.ArgumentTypeError("give at least one layer name, e.g. relu4_2")
+        raise argparse.ArgumentTypeError("give at least one layer name, e.g. relu1_1,relu2_1")
     return layers
+
+
+def frame_count(text: str) -> int:
+    """A number of frames: a clip needs at least two (the flow is between frames)."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{text}: a clip needs at least 2 frames")
+    return value
 
 
 def size_list(text: str) -> tuple[int, ...]:
@@ -252,18 +260,45 @@ def load_network(args: argparse.Namespace, device, arch=None, pooling: str | Non
     return net
 
 
+def resolve_input(text: str | Path, what: str = "an image file") -> Path:
+    """An input picture as a file: a path or an example name (a folder is refused as such,
+    not as a missing file). Torch-free."""
+    from ..assets.examples import resolve_image
+
+    if Path(text).is_dir():
+        raise NSTError(f"{text}: is a folder; give {what}")
+    return resolve_image(str(text))
+
+
+def own_shape(path: str | Path) -> tuple[int, int]:
+    """``(h, w)`` of an image file at its own resolution, EXIF rotation included, from its
+    header (a file Pillow cannot read gets :func:`nst_utils.assets.images.load_image`'s
+    one-line error)."""
+    from ..assets.images import ORIENTATION_TAG, load_image
+
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            w, h = image.size
+            if image.getexif().get(ORIENTATION_TAG, 1) in (5, 6, 7, 8):  # rotated by 90°
+                w, h = h, w
+    except Exception:  # its own one-line error, or the shape after all
+        return tuple(load_image(path).shape[-2:])
+    return h, w
+
+
 def style_specs(texts: Sequence[str], masks: Sequence[str]) -> list:
     """Style specs ``NAME[:WEIGHT]`` with masks paired in order, every source and mask
     resolved to a file (so a missing one fails before any work)."""
     from dataclasses import replace
 
-    from ..assets.examples import resolve_image
     from ..beyond.styles import attach_masks, parse_style_spec
 
     specs = [parse_style_spec(text) for text in texts]
     specs = attach_masks(specs, [Path(m) for m in masks])
     return [
-        replace(s, source=resolve_image(str(s.source)),
-                mask=None if s.mask is None else resolve_image(str(s.mask)))
+        replace(s, source=resolve_input(s.source),
+                mask=None if s.mask is None else resolve_input(s.mask, "a mask image file"))
         for s in specs
     ]  # fmt: skip

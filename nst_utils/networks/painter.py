@@ -67,6 +67,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..assets import model_files
+from ..checks import first_non_finite
 from ..errors import NSTError, one_line
 
 #: Added to the variance before the square root (torch's instance-norm default).
@@ -237,6 +238,10 @@ def save_model(net: StyleNet, path: str | os.PathLike, record: dict) -> Path:
     The metadata holds the architecture, the style names and ``record`` (how the model was
     made: command, data, settings, steps, seed, time, machine), so anyone can retrain it.
     """
+    bad = first_non_finite(net.state_dict())
+    if bad is not None:
+        raise NSTError(f"{path}: not saved: the network's weights hold NaN or infinite values "
+                       f"({bad}); the training diverged, lower --lr")  # fmt: skip
     meta = {"kind": KIND, "architecture": net.architecture(), "style_names": net.style_names,
             "record": record}  # fmt: skip
     return model_files.save_network(net, path, meta)
@@ -246,34 +251,59 @@ def read_metadata(path: str | os.PathLike) -> dict:
     """The JSON metadata of a model file (header only), or a one-line :class:`NSTError`."""
     path = Path(path)
     try:
-        return model_files.read_metadata(path)
+        meta = model_files.read_metadata(path)
     except FileNotFoundError:
         raise NSTError(f"{path}: model file not found; see 'nst paint --list'") from None
-    except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as err:
+    except IsADirectoryError:
+        raise NSTError(f"{path}: is a folder; give a model file (.safetensors)") from None
+    except KeyError:
+        raise NSTError(f"{path}: a safetensors file without this kit's metadata, not a style "
+                       "model of this kit; train one with 'nst train-style'") from None
+    except (OSError, ValueError, TypeError, json.JSONDecodeError) as err:
         raise NSTError(
             f"{path}: not a style model of this kit ({type(err).__name__}); train one with "
             "'nst train-style'"
         ) from None
     except Exception as err:  # safetensors' own error for a damaged header
         raise NSTError(f"{path}: damaged model file ({one_line(err)}); train it again") from None
+    if not isinstance(meta, dict):
+        raise NSTError(f"{path}: its metadata is not this kit's; train it again")
+    return meta
+
+
+#: What a style model's metadata must hold, and the type of each.
+REQUIRED = {"architecture": dict, "style_names": list}
 
 
 def load_model(name_or_path: str | os.PathLike, device: torch.device | str = "cpu") -> StyleNet:
     """A :class:`StyleNet` from a model file, or a shipped model by name (:func:`shipped_models`).
 
-    ``net.record`` is the training record saved with it; ``net.style_names`` its styles.
+    ``net.record`` is the training record saved with it; ``net.style_names`` its styles. A
+    file whose metadata lacks a field, whose weights do not fit, or whose weights hold NaN or
+    an infinity (it would paint black) is refused in one line.
     """
     path = model_path(name_or_path)
     meta = read_metadata(path)
     if meta.get("kind") != KIND:
         raise NSTError(f"{path}: a {meta.get('kind')} model, not a style network")
+    for key, kind in REQUIRED.items():
+        if not isinstance(meta.get(key), kind):
+            raise NSTError(f"{path}: its metadata lacks {key!r} ({kind.__name__}); an incomplete "
+                           "model file: train it again with 'nst train-style'")  # fmt: skip
     try:
         net = StyleNet(**{"skip": False, **meta["architecture"]})  # older files: no skip
         net.load_state_dict(model_files.read_weights(path), strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise NSTError(f"{path}: weights do not fit the architecture ({one_line(err)})") from None
-    net.style_names = list(meta["style_names"])
-    net.record = dict(meta.get("record", {}))
+    bad = first_non_finite(net.state_dict())
+    if bad is not None:
+        raise NSTError(f"{path}: damaged model: its weights hold NaN or infinite values ({bad}); "
+                       "train it again")  # fmt: skip
+    if len(meta["style_names"]) != net.styles:
+        raise NSTError(f"{path}: its metadata names {len(meta['style_names'])} styles for a "
+                       f"network of {net.styles}; train it again")  # fmt: skip
+    net.style_names = [str(name) for name in meta["style_names"]]
+    net.record = dict(meta.get("record") or {})
     return net.to(device).eval().requires_grad_(False)
 
 
@@ -298,7 +328,7 @@ def _steps_done(record: dict) -> list[int]:
 def describe(name: str) -> str:
     """One line for ``nst paint --list``: the name first, then its styles and training."""
     meta = read_metadata(model_path(name))
-    record = meta.get("record", {})
+    record = meta.get("record") or {}
     steps = "+".join(str(n) for n in _steps_done(record)) or None
     done = {"size": record.get("settings", {}).get("size"), "steps": steps}
     trained = ", ".join(f"{key} {value}" for key, value in done.items() if value is not None)

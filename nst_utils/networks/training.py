@@ -53,7 +53,7 @@ from ..errors import NSTError
 LossFn = Callable[[nn.Module, torch.Tensor, int], tuple[torch.Tensor, dict[str, float]]]
 Batches = Iterable[torch.Tensor] | Callable[[int], Iterable[torch.Tensor]]
 #: Settings a resumed run must share with its checkpoint (the others may change).
-RESUME_MUST_MATCH = ("size", "batch", "lr", "seed", "schedule")
+RESUME_MUST_MATCH = ("size", "batch", "lr", "seed", "schedule", "started_from")
 #: How the learning rate changes over a run (:meth:`TrainSettings.lr_at`).
 SCHEDULES = ("constant", "cosine")
 CHECKPOINT_KEY = "nst_checkpoint"
@@ -66,7 +66,10 @@ class TrainSettings:
     ``size`` (crop side in pixels), ``batch`` (photos per step and process) and ``seed``
     decide the data and the first weights (read by the caller, e.g.
     :func:`nst_utils.networks.fast_style.train_style`); ``steps``, ``lr``, ``schedule``,
-    ``checkpoint_every`` and ``log_every`` are read by :func:`train`.
+    ``checkpoint_every`` and ``log_every`` are read by :func:`train`. ``started_from`` names
+    the trained model whose weights the caller started from (``nst train-style --from``;
+    ``None``: new weights): kept in the checkpoint, so that a resumed run's record says
+    where its weights began, and a resume from other weights is refused.
     """
 
     size: int = 256
@@ -77,12 +80,16 @@ class TrainSettings:
     checkpoint_every: int = 100
     log_every: int = 10
     schedule: str = "constant"
+    started_from: str | None = None
 
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
             low = 0 if field.name == "seed" else 1
-            if field.name == "schedule":
+            if field.name == "started_from":
+                if value is not None and not isinstance(value, str):
+                    raise NSTError(f"started_from {value!r}: give a model's name or path")
+            elif field.name == "schedule":
                 if value not in SCHEDULES:
                     raise NSTError(f"learning-rate schedule {value!r}: choose "
                                    f"{' or '.join(SCHEDULES)}")  # fmt: skip
@@ -324,6 +331,22 @@ def training_seconds(checkpoint: str | os.PathLike | None, began: float) -> floa
     return time.perf_counter() - began
 
 
+def checkpoint_header(path: str | os.PathLike) -> dict:
+    """The header of a checkpoint (step, settings, meta, seconds) without its tensors, or a
+    one-line :class:`NSTError`: what a resume is checked against before any work."""
+    path = Path(path)
+    if not path.is_file():
+        raise NSTError(f"{path}: no checkpoint to resume from; start without --resume")
+    try:
+        with safe_open(path, framework="pt") as handle:
+            return json.loads((handle.metadata() or {})[CHECKPOINT_KEY])
+    except Exception as err:
+        raise NSTError(
+            f"{path}: not a readable checkpoint ({type(err).__name__}); delete it and start "
+            "afresh without --resume"
+        ) from None
+
+
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
     """``(header, tensors)`` of a checkpoint, or a one-line :class:`NSTError`."""
     path = Path(path)
@@ -345,6 +368,9 @@ def _resume(path: Path, model, optimizer, settings: TrainSettings, meta) -> tupl
     """Load ``path`` into ``model`` and ``optimizer``; the step it had reached and the
     training seconds spent to get there."""
     header, tensors = read_checkpoint(path)
+    if int(header["step"]) > settings.steps:
+        raise NSTError(f"{path}: already trained {header['step']} steps; give steps >= "
+                       f"{header['step']} to resume it")  # fmt: skip
     saved = {**_DEFAULTS, **header["settings"]}  # a field added since: its default
     must_match = RESUME_MUST_MATCH + (("steps",) if settings.schedule != "constant" else ())
     for name in must_match:

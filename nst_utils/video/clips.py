@@ -215,10 +215,12 @@ def read_clip(path: str | os.PathLike, size: int = SIZE, frames: int | None = No
                        f"{SYNTHETIC_PREFIX}chelsea for the synthetic clip")  # fmt: skip
     av = _pyav(f"reading {path}")
     pictures, fps = [], FPS
+    damaged = "a damaged or truncated video, or one PyAV cannot read"
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise NSTError(f"{path}: has no video stream")
+                raise NSTError(f"{path}: no video stream in it ({damaged}, or sound only); "
+                               "use an MP4 or GIF")  # fmt: skip
             stream = container.streams.video[0]
             fps = float(stream.average_rate or FPS)
             for frame in container.decode(stream):
@@ -226,9 +228,12 @@ def read_clip(path: str | os.PathLike, size: int = SIZE, frames: int | None = No
                 if frames is not None and len(pictures) >= frames:
                     break
     except av.error.FFmpegError as err:
-        raise NSTError(f"{path}: not a video PyAV can read ({err}); use an MP4 or GIF") from None
+        reason = " ".join(str(err).split())
+        raise NSTError(f"{path}: {damaged} ({reason}); use an MP4 or GIF") from None
     if len(pictures) < 2:
-        raise NSTError(f"{path}: {len(pictures)} frame(s); a clip needs at least 2")
+        found = "no frame could be decoded" if not pictures else "it holds only 1 frame"
+        raise NSTError(f"{path}: {found}; a clip needs at least 2 (a damaged or truncated "
+                       "video?)")  # fmt: skip
     return Clip(torch.cat(pictures), fps, source=str(path))
 
 
@@ -246,7 +251,7 @@ def _pyav(what: str):
 def write_clip(frames: torch.Tensor | Sequence[torch.Tensor], path: str | os.PathLike,
                fps: float = FPS) -> Path:  # fmt: skip
     """Write ``frames`` as a GIF (Pillow), an MP4 (PyAV) or PNG files in a folder."""
-    path = check_clip_output(path)
+    path = check_clip_output(path, probe=False)
     frames = flows._stack(frames)
     if not path.suffix:
         save_frames(frames, path)

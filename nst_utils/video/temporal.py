@@ -109,7 +109,8 @@ def paint_clip(
     ``temporal_weight`` the :math:`\\lambda` of ``temporal``; ``model`` is the feed-forward
     network of ``fast`` (and of ``blend``, which otherwise paints by optimisation).
     ``on_frame(k, frame)`` is called as each frame is done (the CLI saves it). Ctrl-C stops
-    after the frames done.
+    after the frames done; a frame with NaN or infinite values stops the run with a one-line
+    :class:`NSTError` naming it, before it is passed on.
     """
     optimisation = (net, style, settings or Settings(), extensions, temporal_weight)
     painter = _painter(method, optimisation, model)
@@ -128,6 +129,9 @@ def paint_clip(
             painted = painter(frame[None], previous, mask)
             if method == "blend" and previous is not None:
                 painted = blend_step(painted, previous, mask, blend)
+            if not bool(torch.isfinite(painted).all()):  # never pass a broken frame on
+                raise NSTError(f"frame {k + 1} of {len(clip)} came out with NaN or infinite "
+                               f"values ({method}); stopped there")  # fmt: skip
             seconds.append(time.perf_counter() - start)
             done.append(painted.detach().cpu())
             if on_frame is not None:
