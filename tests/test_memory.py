@@ -145,7 +145,7 @@ def test_the_host_limit_comes_from_psutil_on_any_system(monkeypatch):
     monkeypatch.setattr(psutil, "virtual_memory", lambda: type("VM", (), {"available": 5e9}))
     monkeypatch.setattr(memory, "_cgroup_room", lambda: None)
     monkeypatch.setattr(memory, "_address_space_room", lambda: None)
-    assert memory.available("cpu") == (5e9, "the memory available (MemAvailable)")
+    assert memory.available("cpu") == (5e9, "the system's available memory")
 
 
 class FakeMPS:

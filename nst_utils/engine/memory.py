@@ -213,7 +213,7 @@ def _mps_limits() -> list[tuple[float | None, str]]:
 
 def _host_limits() -> list[tuple[float | None, str]]:
     return [
-        (_host_available(), "the memory available (MemAvailable)"),
+        (_host_available(), "the system's available memory"),
         (_cgroup_room(), "the control group's limit"),
         (_address_space_room(), "the address-space limit (ulimit -v)"),
     ]
