@@ -21,7 +21,7 @@ export NST_EXAMPLES_DIR ?= $(abspath ../shared/images)
 endif
 
 .PHONY: setup setup-dev demo test test-unit test-notebooks test-browser lint bench bench-quick \
-	lab clean
+	lab student answer-key clean
 
 setup: $(VENV)/.installed-class
 setup-dev: $(VENV)/.installed-dev
@@ -54,8 +54,10 @@ lint: setup-dev
 test-unit: setup-dev
 	$(VENV)/bin/pytest -m "not browser" tests
 
+# The sources (course/, every solution in place) under nbval; tests/test_course.py runs the
+# student versions (notebooks/) and checks that they are up to date.
 test-notebooks: setup-dev
-	NST_FAST=1 $(VENV)/bin/pytest --nbval-lax -p no:cacheprovider notebooks
+	NST_FAST=1 $(VENV)/bin/pytest --nbval-lax -p no:cacheprovider course
 
 # The browser test runs wherever Chromium is installed (.ci/run installs it).
 BROWSER_TESTS := $(if $(wildcard /usr/bin/chromium),test-browser)
@@ -76,5 +78,13 @@ bench-quick: setup-dev
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks
 
+# The student versions in notebooks/, from the sources in course/ (nbgrader's ClearSolutions).
+student: setup-dev
+	$(PY) -m course.build student
+
+# The instructor's answer key: every source run at class settings, as HTML in answer-key/.
+answer-key: setup-dev
+	$(PY) -m course.build key
+
 clean:
-	rm -rf outputs test-output .pytest_cache
+	rm -rf outputs test-output answer-key .pytest_cache

@@ -24,7 +24,7 @@ from .common import ROOT
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
 TEACHING = ROOT / "docs" / "teaching.md"
-NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOKS = ROOT / "course"  # the sources; the student versions are built from them
 #: The one way a time is written everywhere: minutes with one decimal.
 TIME = r"\d+\.\d min"
 README_ROW = re.compile(rf"^(\| `(\d\d)_[a-z_]+` \|.*\| )({TIME})( \|)$", re.M)
@@ -75,6 +75,10 @@ def write(times: dict[str, str]) -> list[Path]:
         if nbformat.writes(nb) != before:
             nbformat.write(nb, path)
             changed.append(path)
+    if any(path.suffix == ".ipynb" for path in changed):
+        from course.build import write_students
+
+        changed += write_students()
     return changed
 
 

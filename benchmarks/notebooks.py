@@ -1,6 +1,7 @@
 """Part 5 (opt-in, ``--notebooks``): wall time of each notebook at class settings.
 
-Each ``notebooks/*.ipynb`` is executed with ``jupyter nbconvert --execute`` into a temporary
+Each source notebook, ``course/*.ipynb`` (the instructor version: the student version with
+every stub and exercise solved), is executed with ``jupyter nbconvert --execute`` into a temporary
 folder (the notebooks themselves are not touched), without ``NST_FAST``, so at the sizes and
 step counts a class uses. Target: each at most 4 minutes on an idle 2-core CPU (headroom for
 slower laptops). The recorded result is the one source of the notebook times that the README,
@@ -32,7 +33,7 @@ def measure(log=print, timeout_s: int = 1800, only: list[str] | None = None,
     """
     jupyter = Path(sys.executable).with_name("jupyter")
     env = {k: v for k, v in os.environ.items() if k != "NST_FAST"}
-    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    notebooks = sorted((ROOT / "course").glob("[0-9][0-9]_*.ipynb"))
     if only:
         notebooks = [nb for nb in notebooks if nb.name.startswith(tuple(only))]
     out = []

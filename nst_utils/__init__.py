@@ -46,6 +46,7 @@ the same map; ``tests/test_layout.py`` checks both against the tree):
 ``display.plotting``              figures: image grids, loss curves, feature maps, Gram matrices
 ``display.figures``               labelled grids like the paper's figures, zoomed crops
 ``display.anatomy``               VGG layer by layer: shapes, receptive fields, activations
+``display.check``                 checks of the equations students write: error and verdict
 ``display.widgets``               the notebooks' interactive explorers (ipywidgets), in the modules:
 ``display.widgets.base``          what every explorer shares: images, base class, worker thread
 ``display.widgets.render``        pictures for the explorers as PNG bytes

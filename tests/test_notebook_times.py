@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "course").glob("[0-9][0-9]_*.ipynb"))  # the sources
 TARGET_MIN = 4.0  # each notebook at class settings on an idle 2-core CPU (issue 13)
 
 

@@ -1,4 +1,5 @@
-"""The notebooks are committed clean and follow the kit's conventions."""
+"""The notebooks (sources in course/, student versions in notebooks/) are committed clean and
+follow the kit's conventions."""
 
 import json
 import re
@@ -6,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+#: The sources: every solution in place (the student versions are built from them).
+NOTEBOOKS = sorted((ROOT / "course").glob("[0-9][0-9]_*.ipynb"))
+STUDENT_VERSIONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = [
     "00_setup_and_tour",
     "01_cnn_features",
@@ -22,11 +26,12 @@ EXPECTED = [
 
 
 def test_the_course_is_complete():
-    names = [nb.stem for nb in NOTEBOOKS]
-    assert names[: len(EXPECTED)] == EXPECTED
+    for notebooks in (NOTEBOOKS, STUDENT_VERSIONS):
+        assert [nb.stem for nb in notebooks][: len(EXPECTED)] == EXPECTED
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS + STUDENT_VERSIONS,
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")  # fmt: skip
 def test_committed_without_outputs(path):
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     dirty = [
@@ -44,8 +49,16 @@ def test_goals_fast_mode_and_exercises(path):
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     assert "goals" in markdown.lower(), "opens with learning goals"
     assert "pick(" in code or "fast_mode(" in code, "settings honour NST_FAST"
-    exercises = markdown.lower().count("<details")
-    assert exercises >= 2, "ends with exercises whose solutions can be revealed"
+    exercises = markdown.lower().count("<details") + solved_exercises(cells)
+    assert exercises >= 2, "ends with exercises and their solutions"
+
+
+def solved_exercises(cells: list[dict]) -> int:
+    """Solutions (``### BEGIN SOLUTION``) in the cells after the heading "Exercises"."""
+    text = ["".join(c["source"]) if c["cell_type"] == "markdown" else "" for c in cells]
+    headings = [i for i, source in enumerate(text) if "# Exercises" in source]
+    after = cells[headings[0]:] if headings else []
+    return sum("".join(c["source"]).count("### BEGIN SOLUTION") for c in after)
 
 
 DETAILS = re.compile(r"<details>(.*?)</details>", re.S)
