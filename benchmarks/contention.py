@@ -65,7 +65,7 @@ def worker(size: int, steps: int, barrier: Path, index: int, count: int) -> dict
     from nst_utils.paper.pipeline import Settings, stylize
     from nst_utils.paper.vgg import load_vgg
 
-    net = load_vgg(device="cpu", verbose=False)
+    net = load_vgg(pooling="max", device="cpu", verbose=False)
     content, style = load_image(CONTENT, size), load_image(STYLE, size)
     stylize(net, content, style, Settings(fast=True, steps=2), progress=False)  # warm-up
     (barrier / f"ready-{index}").touch()
@@ -93,7 +93,7 @@ def alternating_worker(size: int, steps: int, turns: Path, index: int, count: in
     from nst_utils.paper.pipeline import Settings, stylize
     from nst_utils.paper.vgg import load_vgg
 
-    net = load_vgg(device="cpu", verbose=False)
+    net = load_vgg(pooling="max", device="cpu", verbose=False)
     content, style = load_image(CONTENT, size), load_image(STYLE, size)
     stylize(net, content, style, Settings(fast=True, steps=2), progress=False)  # warm-up
     turn = turns / "turn"
@@ -151,7 +151,7 @@ def threaded_worker(size: int, steps: int, count: int) -> dict:
     from nst_utils.paper.pipeline import Settings, stylize
     from nst_utils.paper.vgg import load_vgg
 
-    net = load_vgg(device="cpu", verbose=False)
+    net = load_vgg(pooling="max", device="cpu", verbose=False)
     content, style = load_image(CONTENT, size), load_image(STYLE, size)
     stylize(net, content, style, Settings(fast=True, steps=2), progress=False)  # warm-up
     barrier, medians = threading.Barrier(count), [0.0] * count

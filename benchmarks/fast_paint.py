@@ -218,7 +218,7 @@ def measure(config: dict | None = None, *, real: bool = True, model: str | None 
 
     cfg = FULL if config is None else config
     if real:
-        vgg = load_vgg(device="cpu", verbose=False)
+        vgg = load_vgg(pooling="max", device="cpu", verbose=False)
     else:
         torch.manual_seed(0)
         vgg = VGGFeatures("vgg16", "avg").eval().requires_grad_(False)

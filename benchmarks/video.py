@@ -33,7 +33,7 @@ from .common import machine
 
 
 def measure(frames: int, size: int, steps: int, model_name: str | None, sweep: bool) -> dict:
-    net = load_vgg("vgg16", device="cpu", verbose=False)
+    net = load_vgg("vgg16", "max", device="cpu", verbose=False)
     style, style_name = load_example("starry_night", 256, fallback="swirls")
     clip = clips.synthetic_clip("chelsea", frames=frames, size=size)
     settings = Settings(fast=True, steps=steps)

@@ -26,7 +26,7 @@ def vgg16():
     """The real ImageNet VGG-16 (fetched offline from the package registry once per machine)."""
     from nst_utils.paper.vgg import load_vgg
 
-    return load_vgg("vgg16", device="cpu", verbose=False)
+    return load_vgg("vgg16", "max", device="cpu", verbose=False)  # as trained
 
 
 @pytest.fixture(scope="session")

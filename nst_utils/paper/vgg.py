@@ -132,12 +132,13 @@ class VGGFeatures(nn.Module):
 
 def load_vgg(
     arch: str | None = None,
-    pooling: str = "max",
+    pooling: str = "avg",
     device: torch.device | str | None = None,
     *,
     verbose: bool = True,
 ) -> VGGFeatures:
-    """A pretrained, frozen :class:`VGGFeatures` on ``device``.
+    """A pretrained, frozen :class:`VGGFeatures` on ``device``, with the paper's average
+    pooling unless ``pooling="max"`` (what VGG was trained with) is asked for.
 
     ``arch`` ``None`` means: ``$NST_ARCH`` if set, else torchvision's VGG-19 when its weights are
     cached or downloadable, else the paper's Caffe VGG-19 from the offline package archive (a
