@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
@@ -55,10 +56,13 @@ def student_text(path: Path) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
-def write_students() -> list[Path]:
-    """Write every student version to ``notebooks/``; the paths written."""
+def write_students(only: Sequence[str] = ()) -> list[Path]:
+    """Write the student versions to ``notebooks/`` (those whose name starts with one of
+    ``only``, default all); the paths written."""
     written = []
     for path in sources():
+        if only and not path.name.startswith(tuple(only)):
+            continue
         target = STUDENTS / path.name
         text = student_text(path)
         if not target.exists() or target.read_text(encoding="utf-8") != text:
@@ -74,8 +78,9 @@ def stubs(path: Path) -> int:
                if cell.cell_type == "code")  # fmt: skip
 
 
-def write_answer_key() -> list[Path]:
-    """Execute every source at class settings and render it to HTML in ``answer-key/``."""
+def write_answer_key(only: Sequence[str] = ()) -> list[Path]:
+    """Execute the sources (default all) at class settings and render them to HTML in
+    ``answer-key/``."""
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import ExecutePreprocessor
 
@@ -85,6 +90,8 @@ def write_answer_key() -> list[Path]:
     os.environ.update(env)
     written = []
     for path in sources():
+        if only and not path.name.startswith(tuple(only)):
+            continue
         notebook = nbformat.read(path, as_version=4)
         ExecutePreprocessor(timeout=1800).preprocess(notebook, {"metadata": {"path": str(SOURCES)}})
         html, _ = HTMLExporter().from_notebook_node(notebook)
@@ -97,8 +104,9 @@ def write_answer_key() -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("student", "key"))
+    parser.add_argument("only", nargs="*", help="notebook numbers (02 03 ...), default all")
     args = parser.parse_args(argv)
-    written = write_students() if args.what == "student" else write_answer_key()
+    written = write_students(args.only) if args.what == "student" else write_answer_key(args.only)
     for path in written:
         print(f"wrote {path.relative_to(ROOT)}")
     if not written:
