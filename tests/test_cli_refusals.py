@@ -392,6 +392,26 @@ def test_a_truncated_video_is_called_damaged(tmp_path, capsys, model):
         one_line(err, "damaged or truncated")
 
 
+@pytest.mark.parametrize(("argv", "needle", "status"), [
+    (["paint", "chelsea", "--style", "swirls", "--alpha", "2", "-o", "x.png"],
+     "give a share from 0 to 1", 2),
+    (["video", "synthetic:coffee", "--method", "blend", "--style", "swirls", "--blend", "1.5",
+      "-o", "v.gif"], "give a share from 0 to 1", 2),
+    (["video", "synthetic:coffee", "--method", "fast", "--model", "M", "--fps", "0.0001", "-o",
+      "v.gif"], "give a frame rate from 0.1 to 100", 2),
+    (["video", "synthetic:no_such_photo", "--style", "swirls", "-o", "v.gif"],
+     "no_such_photo", 1),
+])  # fmt: skip
+def test_numbers_out_of_range_are_refused_before_any_work(tmp_path, capsys, monkeypatch, argv,
+                                                          needle, status):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(vgg, "load_vgg", lambda *a, **k: pytest.fail("work began"))
+    code, _, err = nst(capsys, *argv)
+    assert code == status
+    one_line(err, needle)
+    assert list(tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- 5. words
 
 

@@ -246,6 +246,9 @@ def test_mp4_round_trip(tmp_path, clip):
     back = clips.read_clip(path, size=96)
     assert len(back) == len(clip) and back.frames.shape[-2:] == clip.frames.shape[-2:]
     assert (back.frames - clip.frames).abs().mean() < 0.05  # lossy H.264
+    for fps in (0.3, 29.97):  # not rounded to 0 or 30
+        assert clips.read_clip(clips.write_clip(clip.frames[:2], tmp_path / "r.mp4", fps)).fps \
+            == pytest.approx(fps)
 
 
 # --------------------------------------------------------------------------- nst video
@@ -265,12 +268,15 @@ def _nst(capsys, *argv) -> tuple[int, str, str]:
     (["synthetic:chelsea"], "give --style", 2),
     (["synthetic:chelsea", "--method", "fast"], "give --model", 2),
     (["synthetic:chelsea", "--method", "blend", "--style", "swirls", "--blend", "2"],
-     "share from 0 to 1", 1),
+     "share from 0 to 1", 2),
 ])  # fmt: skip
 def test_cli_bad_input_is_one_line(tmp_path, capsys, argv, message, status):
     """Missing what a method needs is a usage mistake (exit 2); a bad value or file, 1."""
     out = tmp_path / "out.gif"
-    code, _, err = _nst(capsys, "video", *argv, "-o", str(out))
+    try:
+        code, _, err = _nst(capsys, "video", *argv, "-o", str(out))
+    except SystemExit as usage:  # argparse's own usage mistakes
+        code, err = usage.code, capsys.readouterr().err
     assert code == status
     assert message in err and err.count("\n") == 1
     assert not out.exists()

@@ -28,11 +28,11 @@ from .options import (
     add_style_masks,
     add_training,
     load_network,
-    non_negative,
     positive,
     positive_int,
     resolve_device,
     resolve_input,
+    share,
     weights_list,
 )
 from .painting import DECODER_LAYERS, DECODER_MIN_SIZE, cmd_paint, cmd_score
@@ -117,7 +117,7 @@ def _add_paint(p: argparse.ArgumentParser) -> None:
                    "deepest decoder once")  # fmt: skip
     p.add_argument("--style-size", type=positive_int, default=None,
                    help="--style: the paintings' longest side (default: --size)")  # fmt: skip
-    p.add_argument("--alpha", type=non_negative, default=None,
+    p.add_argument("--alpha", type=share, default=None,
                    help="--style: strength from 0 (the photo) to 1 (default)")  # fmt: skip
     add_style_masks(p)
     add_preserve_color(p)

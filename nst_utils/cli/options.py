@@ -58,6 +58,27 @@ def positive(text: str) -> float:
     return value
 
 
+def share(text: str) -> float:
+    """A share or strength from 0 to 1 (``--alpha``, ``--blend``)."""
+    value = non_negative(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text}: give a share from 0 to 1")
+    return value
+
+
+#: The frame rates a clip can be written at (a GIF keeps each frame's time in 1/100 s).
+FPS_RANGE = (0.1, 100.0)
+
+
+def frame_rate(text: str) -> float:
+    """``--fps``: frames per second, within :data:`FPS_RANGE`."""
+    value = positive(text)
+    low, high = FPS_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text}: give a frame rate from {low:g} to {high:g}")
+    return value
+
+
 def layer_list(text: str) -> tuple[str, ...]:
     """Comma-separated names, e.g. ``relu1_1,relu2_1`` (checked against the network later)."""
     layers = tuple(part.strip() for part in text.split(",") if part.strip())

@@ -33,12 +33,13 @@ from .options import (
     add_size,
     add_style_weight,
     frame_count,
+    frame_rate,
     load_network,
     non_negative,
-    positive,
     positive_int,
     resolve_device,
     resolve_input,
+    share,
 )
 
 ALL = ("optimize", "temporal", "fast", "blend --model", "blend")
@@ -88,10 +89,10 @@ def add_commands(commands) -> None:
     p.add_argument("--temporal-weight", type=non_negative, default=None,
                    help=f"lambda of the temporal term (default {TEMPORAL_WEIGHT:g}: "
                    "BENCHMARKS.md, Video; --method temporal)")  # fmt: skip
-    p.add_argument("--blend", type=non_negative, default=None,
+    p.add_argument("--blend", type=share, default=None,
                    help=f"share of the warped previous output where the flow holds (default "
                    f"{BLEND:g}; --method blend)")  # fmt: skip
-    p.add_argument("--fps", type=positive, default=None,
+    p.add_argument("--fps", type=frame_rate, default=None,
                    help="frame rate of a .gif or .mp4 output (default: the clip's)")
     add_arch(p, help="the VGG of the optimising methods")
     add_device(p)
@@ -121,9 +122,9 @@ def _check(args: argparse.Namespace) -> tuple[str, Path, Path | None]:
     from ..checks import check_clip_output
 
     mode = video_mode(args)
-    if args.blend > 1:
-        raise NSTError(f"--blend {args.blend:g}: give a share from 0 to 1")
     synthetic = str(args.input).startswith(SYNTHETIC_PREFIX)
+    if synthetic:  # the photo it pans over, found before any work
+        resolve_input(str(args.input)[len(SYNTHETIC_PREFIX):] or "chelsea")
     if not synthetic and Path(args.input).is_dir():
         raise NSTError(f"{args.input}: is a folder; give a video file, or {SYNTHETIC_PREFIX}"
                        "chelsea for the synthetic clip")  # fmt: skip

@@ -32,6 +32,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -295,7 +296,8 @@ def _write_mp4(frames: torch.Tensor, path: Path, fps: float) -> None:
     h, w = frames.shape[-2:]
     frames = frames[..., : h - h % 2, : w - w % 2]  # H.264 wants even sides
     with atomic_write(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=round(fps))
+        # the rate as a fraction: 0.3 or 29.97 frames/s, not rounded to 0 or 30
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = frames.shape[-1], frames.shape[-2]
         stream.pix_fmt = "yuv420p"
         for frame in frames:
