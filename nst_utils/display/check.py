@@ -10,6 +10,11 @@ It prints one line: the error and a verdict, with a hint when the answer is off 
 factor (the usual slip: a missing ½ or :math:`1/(4 N^2 M^2)`). It returns the function the
 notebook goes on with: the student's when it agrees with the library, else the library's, so
 an unwritten or wrong stub never stops the rest of the notebook.
+
+:func:`claim` states what the prose says a result shows ("the texture's loss falls tenfold"),
+with the number measured: at class settings it must hold (the class-setting run of the
+notebooks lists every claim, ``benchmarks.notebooks``); under ``NST_FAST``, whose tiny sizes the
+prose does not describe, it is only printed.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+
+from ..config import fast_mode
 
 #: Below this relative error a function counts as correct (float32 rounding is ~1e-7).
 TOLERANCE = 1e-4
@@ -91,6 +98,16 @@ def check_value(name: str, answer: Any, expected: Any) -> bool:
         print(f"{name}: not answered yet")
         return False
     return _verdict(name, answer, expected, True, False)
+
+
+def claim(text: str, measured: Any, holds: bool) -> bool:
+    """Print ``claim: TEXT | measured: M | holds`` and, at class settings, fail if it does not
+    hold (the class-setting run records every such line)."""
+    shown = f"{measured:.3g}" if isinstance(measured, float) else str(measured)
+    print(f"claim: {text} | measured: {shown} | {'holds' if holds else 'does NOT hold'}")
+    if not holds and not fast_mode():
+        raise AssertionError(f"the notebook says {text!r}, but measured {shown}")
+    return bool(holds)
 
 
 def _verdict(name: str, answer: Any, expected: Any, mine: Any, library: Any) -> Any:
