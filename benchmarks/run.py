@@ -238,6 +238,13 @@ def _notebook_section(res: dict) -> list[str]:
                   "|---|---|---|"]
         lines += [f"| {r['notebook']} | {r['wall_s'] / 60:.1f} | {r['ok']} |"
                   for r in res["notebooks"]]
+        claims = [(r["notebook"], c) for r in res["notebooks"] for c in r.get("claims", [])]
+        if claims:
+            lines += ["", "What the notebooks' prose says each result shows, measured at class "
+                      "settings:", "", "| notebook | cell | claim | measured | holds |",
+                      "|---|---|---|---|---|"]
+            lines += [f"| {n[:2]} | {c['cell']} | {c['claim']} | {c['measured']} | {c['holds']} |"
+                      for n, c in claims]
     return lines
 
 
