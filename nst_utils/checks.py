@@ -55,10 +55,10 @@ def check_output_path(path: str | os.PathLike, protect: Iterable = (), *,
     one of the inputs in ``protect``, a folder that takes files), else :class:`NSTError`:
     checked before any work. ``probe=False`` skips the write probe (:func:`check_writable`)."""
     path = Path(path)
-    if path.suffix.lower() not in SAVE_FORMATS:
-        raise NSTError(f"{path}: cannot save as {path.suffix or 'no suffix'}; use .png or .jpg")
     if path.is_dir():
         raise NSTError(f"{path}: is a folder; give a file name such as {path / 'result.png'}")
+    if path.suffix.lower() not in SAVE_FORMATS:
+        raise NSTError(f"{path}: cannot save as {path.suffix or 'no suffix'}; use .png or .jpg")
     check_not_input(path, protect)
     if probe:
         check_writable(path)
@@ -121,10 +121,10 @@ def check_snapshots(output: str | os.PathLike, protect: Iterable) -> None:
 def check_model_output(path: str | os.PathLike, protect: Iterable, suffix: str) -> Path:
     """A trained network's ``-o``: ``suffix``, not a folder, writable, not an input."""
     path = Path(path)
+    if path.is_dir():
+        raise NSTError(f"{path}: is a folder; give a file name such as {path / ('model' + suffix)}")
     if path.suffix != suffix:
         raise NSTError(f"{path}: save a model as {suffix}, e.g. -o {path.stem}{suffix}")
-    if path.is_dir():
-        raise NSTError(f"{path}: is a folder; give a file name inside it")
     check_not_input(path, protect)
     check_writable(path)
     return path

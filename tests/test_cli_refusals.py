@@ -371,6 +371,8 @@ def test_a_folder_given_for_a_file_is_called_a_folder(tmp_path, capsys, model):
         ["video", folder, "--method", "fast", "--model", model, "-o", tmp_path / "v.gif"],
         ["stylize", "chelsea", "swirls", "-o", tmp_path / "x.png", "--log", folder],
         ["train-style", folder, "-o", tmp_path / "m.safetensors"],
+        ["train-style", "swirls", "-o", folder],
+        ["paint", "chelsea", "--model", model, "-o", folder],
     ]
     for argv in cases:
         code, _, err = nst(capsys, *argv)
