@@ -23,6 +23,7 @@ the same map; ``tests/test_layout.py`` checks both against the tree):
 ``networks.arbitrary``            any style without training: AdaIN and WCT on VGG features
 ``networks.decoder``              decoders of VGG features; multi-level WCT and AdaIN in one pass
 ``networks.photos``               training photos, offline: the bundled set, random scale/crop/flip
+``networks.photo_sets``           more photos: Debian's wallpaper packages, chosen, licences kept
 ``video/``                        **clips (notebook 09)**
 ``video.flow``                    optical flow: backward warping, reliability masks, warping error
 ``video.clips``                   the synthetic pan-and-zoom with exact flow; reading, writing clips

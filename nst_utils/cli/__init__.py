@@ -39,14 +39,14 @@ import warnings
 from collections.abc import Iterator, Sequence
 
 from ..errors import NSTError
-from . import assets, networks, optimise, setup, video
+from . import assets, networks, optimise, photos, setup, video
 from .modes import UsageError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 #: The families of commands, in the order ``nst --help`` lists them.
-FAMILIES = (optimise, networks, video, assets, setup)
+FAMILIES = (optimise, networks, photos, video, assets, setup)
 
 
 class _Parser(argparse.ArgumentParser):
