@@ -1,0 +1,252 @@
+"""Stripes and edge bands in the one-pass networks' pictures, measured (issue 32, item 2).
+
+``python -m benchmarks.artefacts [--photos tubingen,chelsea,FILE,...] [--size 256]
+[--iterations 50] [--out benchmarks/results]``
+
+Two measures of a picture ``(1, 3, H, W)`` in ``[0, 1]``, each read against the same measure of
+the optimisation's picture of the same photo and style (50 L-BFGS iterations, the pipeline with
+``Settings(fast=True)``):
+
+* :func:`stripe_ratio`, the **stripes**: the mean squared difference between neighbouring rows
+  over that between neighbouring columns. Horizontal stripes raise it above the photo's own;
+  an isotropic picture scores about 1.
+* :func:`edge_band`, the **edge bands**: per side, the mean absolute difference between the
+  outermost :data:`BAND` pixels and the :data:`BAND` pixels inside them (row ``i`` against row
+  ``i + BAND``); a frame of another colour raises it.
+
+For every shipped model (each style of a multi-style one) and photo the run paints the photo as
+shipped and with inference-side variants of the same weights (zero or replicate padding instead
+of reflection, bilinear instead of nearest upsampling), paints the photo turned by 90° and
+turns the picture back (stripes that follow the network's frame, not the photo's, turn with
+it), paints isotropic noise and a flat grey picture (the network's own patterns), and measures
+the style painting itself. Where the row-to-row energy sits modulo 4 (the two ×2 upsamplings
+repeat every 4 rows) is :func:`phase_profile`. The record (JSON, a markdown table and a contact
+sheet) goes to ``<out>/<stamp>-artefacts/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from nst_utils.assets.images import load_image, save_image
+from nst_utils.networks import painter
+from nst_utils.networks.fast_style import paint
+from nst_utils.networks.painter import load_model, shipped_models, style_mix
+from nst_utils.networks.photos import HELD_OUT_PHOTOS
+from nst_utils.paper.pipeline import Settings, stylize
+
+from .common import ROOT, machine
+
+#: Pixels of each side's band, and of the band inside it that it is compared with.
+BAND = 4
+SIDES = ("top", "bottom", "left", "right")
+#: Inference-side variants of the shipped weights: (padding mode, upsampling mode).
+VARIANTS = {"shipped": ("reflect", "nearest"), "zeros": ("zeros", "nearest"),
+            "replicate": ("replicate", "nearest"), "bilinear": ("reflect", "bilinear")}  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the measures
+
+
+def stripe_ratio(image: torch.Tensor) -> float:
+    """Row-to-row over column-to-column gradient energy (mean squared neighbour differences)."""
+    x = image.detach().float()
+    rows = (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
+    columns = (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()
+    return float(rows / columns)
+
+
+def edge_band(image: torch.Tensor, band: int = BAND) -> dict[str, float]:
+    """Per side, the mean absolute difference between the outermost ``band`` pixels and the
+    ``band`` pixels inside them; ``mean`` is the four sides' mean."""
+    x = image.detach().float()
+    pairs = {
+        "top": (x[..., :band, :], x[..., band : 2 * band, :]),
+        "bottom": (x[..., -band:, :], x[..., -2 * band : -band, :]),
+        "left": (x[..., :, :band], x[..., :, band : 2 * band]),
+        "right": (x[..., :, -band:], x[..., :, -2 * band : -band]),
+    }
+    sides = {side: float((outer - inner).abs().mean()) for side, (outer, inner) in pairs.items()}
+    return {**sides, "mean": sum(sides.values()) / len(sides)}
+
+
+def measure(image: torch.Tensor) -> dict:
+    """Both measures of a picture."""
+    return {"stripes": stripe_ratio(image), "edges": edge_band(image)}
+
+
+def phase_profile(image: torch.Tensor, period: int = 4) -> dict[str, list[float]]:
+    """The mean squared row-to-row (and column-to-column) difference by position modulo
+    ``period``, each over its mean: a pattern locked to the upsampling's grid is uneven here."""
+    x = image.detach().float()
+    rows = (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean(dim=(0, 1, 3))
+    columns = (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean(dim=(0, 1, 2))
+    return {"rows": _by_phase(rows, period), "columns": _by_phase(columns, period)}
+
+
+def _by_phase(energy: torch.Tensor, period: int) -> list[float]:
+    phases = torch.stack([energy[k::period].mean() for k in range(period)])
+    return [round(float(v), 3) for v in phases / phases.mean()]
+
+
+# --------------------------------------------------------------------------- the probes
+
+
+@contextlib.contextmanager
+def inference_variant(model: painter.StyleNet, padding: str, upsampling: str) -> Iterator[None]:
+    """``model`` with another padding mode in every convolution and another upsampling mode,
+    the same weights; restored on leaving."""
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    before = [c.padding_mode for c in convs]
+    real = F.interpolate
+
+    def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None, **kw):
+        if mode == "nearest" and upsampling != "nearest":
+            mode, align_corners = upsampling, False
+        return real(x, size, scale_factor, mode, align_corners, **kw)
+
+    try:
+        for conv in convs:
+            conv.padding_mode = padding
+        painter.F.interpolate = interpolate
+        yield
+    finally:
+        painter.F.interpolate = real
+        for conv, mode in zip(convs, before, strict=True):
+            conv.padding_mode = mode
+
+
+def turned(model: painter.StyleNet, photo: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+    """The photo turned by 90°, painted, and turned back."""
+    return paint(model, photo.rot90(1, (2, 3)), mix).rot90(-1, (2, 3))
+
+
+def noise(shape: tuple[int, int], seed: int = 0) -> torch.Tensor:
+    """Isotropic test input: uniform noise blurred by a 5×5 box, about the photo's grey."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, 3, shape[0] + 4, shape[1] + 4, generator=g)
+    return F.avg_pool2d(x, 5, stride=1).clamp(0, 1)
+
+
+def network_rows(model: painter.StyleNet, style: int, photo: torch.Tensor) -> dict:
+    """Every probe of one model's style on one photo: the variants and the turned photo."""
+    mix = style_mix(model, style)
+    out = {}
+    for name, (padding, upsampling) in VARIANTS.items():
+        with inference_variant(model, padding, upsampling):
+            out[name] = measure(paint(model, photo, mix))
+    out["turned"] = measure(turned(model, photo, mix))
+    return out
+
+
+def own_patterns(model: painter.StyleNet, style: int, shape: tuple[int, int]) -> dict:
+    """What the network paints on inputs without structure: noise and a flat grey."""
+    mix = style_mix(model, style)
+    grey = paint(model, torch.full((1, 3, *shape), 0.5), mix)
+    textured = paint(model, noise(shape), mix)
+    return {"noise_input": stripe_ratio(noise(shape)), "noise": measure(textured),
+            "noise_phases": phase_profile(textured),
+            "grey_spread": float(grey.std(dim=(2, 3)).max())}  # fmt: skip
+
+
+def optimisation(net, photo: str, style: str, size: int, iterations: int) -> torch.Tensor:
+    """The paper's picture after ``iterations`` L-BFGS iterations (the fast engine path)."""
+    return stylize(net, photo, style, Settings(fast=True, size=size, steps=iterations),
+                   progress=False).image  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def styles_of(names: list[str]) -> list[tuple[str, int, str]]:
+    """``(model, style index, style name)`` for every style of every model."""
+    return [(name, i, style) for name in names
+            for i, style in enumerate(load_model(name).style_names)]  # fmt: skip
+
+
+def run(net, photos: list[str], size: int, iterations: int, out: Path) -> dict:
+    """Measure every model's style on every photo against the optimisation's picture."""
+    rows, cache = [], {}
+    for model_name, index, style in styles_of(shipped_models()):
+        model = load_model(model_name)
+        own = own_patterns(model, index, (size, size))
+        for photo in photos:
+            image = load_image(photo, size)
+            key = (style, photo)
+            if key not in cache:
+                cache[key] = optimisation(net, photo, style, size, iterations)
+                save_image(cache[key], out / f"{style}-{Path(photo).stem}-optimisation.png")
+            picture = paint(model, image, style_mix(model, index))
+            save_image(picture, out / f"{model_name}-{style}-{Path(photo).stem}-network.png")
+            rows.append({
+                "model": model_name, "style": style, "photo": photo,
+                "photo_itself": measure(image), "optimisation": measure(cache[key]),
+                "network": network_rows(model, index, image),
+                "phases": phase_profile(picture), "own_patterns": own,
+                "painting": stripe_ratio(load_image(style, size)),
+            })  # fmt: skip
+            print(_line(rows[-1]), flush=True)
+    return {"rows": rows}
+
+
+def _line(row: dict) -> str:
+    net, opt = row["network"]["shipped"], row["optimisation"]
+    return (f"{row['model']}/{row['style']} on {Path(row['photo']).stem}: stripes "
+            f"{net['stripes']:.2f} (optimisation {opt['stripes']:.2f}), edges "
+            f"{net['edges']['mean']:.4f} ({opt['edges']['mean']:.4f})")  # fmt: skip
+
+
+def table(rows: list[dict]) -> str:
+    """The markdown table of the record: both measures, network against optimisation."""
+    head = ("| model | style | photo | stripes: network | optimisation | photo | turned | "
+            "zeros | replicate | bilinear | edges: network | optimisation | zeros | "
+            "replicate | bilinear |\n" + "|---" * 15 + "|\n")  # fmt: skip
+    lines = []
+    for r in rows:
+        n = r["network"]
+        stripes = [n[k]["stripes"] for k in ("shipped",)] + [r["optimisation"]["stripes"],
+                   r["photo_itself"]["stripes"]] + [n[k]["stripes"] for k in
+                   ("turned", "zeros", "replicate", "bilinear")]  # fmt: skip
+        edges = [n["shipped"]["edges"]["mean"], r["optimisation"]["edges"]["mean"]] + [
+            n[k]["edges"]["mean"] for k in ("zeros", "replicate", "bilinear")]
+        cells = [f"{v:.2f}" for v in stripes] + [f"{v:.4f}" for v in edges]
+        lines.append(f"| {r['model']} | {r['style']} | {Path(r['photo']).stem} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    return head + "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", default=",".join(HELD_OUT_PHOTOS),
+                        help="comma-separated example names or files")  # fmt: skip
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--iterations", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args(argv)
+    from nst_utils.paper.vgg import load_vgg
+
+    stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M")
+    out = args.out / f"{stamp}-artefacts"
+    out.mkdir(parents=True, exist_ok=True)
+    net = load_vgg(pooling="avg", verbose=False)
+    report = run(net, args.photos.split(","), args.size, args.iterations, out)
+    command = shlex.join(["python", "-m", "benchmarks.artefacts", *(argv or sys.argv[1:])])
+    report = {"command": command, "machine": machine(), "arch": net.arch, "band": BAND,
+              "size": args.size, "iterations": args.iterations, **report}  # fmt: skip
+    (out / "artefacts.json").write_text(json.dumps(report, indent=1))
+    (out / "table.md").write_text(f"`{command}`\n\n" + table(report["rows"]))
+    return report
+
+
+if __name__ == "__main__":
+    main()
