@@ -190,7 +190,7 @@ def measure_training(vgg, size: int, batch: int, steps: int, precision: str = "f
 
 def training_precisions(device: str = "cpu") -> tuple[str, ...]:
     """fp32, and bf16 where it is native (what ``nst train-style`` then uses by default)."""
-    from nst_utils.paper.optimize import recommended_precision
+    from nst_utils.engine.precision import recommended_precision
 
     return ("fp32", "bf16") if recommended_precision(device) == "bf16" else ("fp32",)
 

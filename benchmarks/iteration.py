@@ -41,8 +41,8 @@ import time
 import torch
 
 from nst_utils.engine import speed
+from nst_utils.engine.precision import autocast
 from nst_utils.paper.objective import build_objective
-from nst_utils.paper.optimize import autocast
 
 from .common import (
     DEEPEST,

@@ -22,8 +22,9 @@ import time
 
 import torch
 
+from nst_utils.checks import PRECISIONS
 from nst_utils.paper.objective import build_objective
-from nst_utils.paper.optimize import PRECISIONS, StopOptimization, optimize
+from nst_utils.paper.optimize import StopOptimization, optimize
 from nst_utils.paper.pipeline import Settings, run
 
 from .common import glibc_default_allocator, images

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from nst_utils.cli import main
-from nst_utils.paper.optimize import recommended_precision
+from nst_utils.engine.precision import recommended_precision
 
 FAST = ["--size", "48", "--steps", "4", "--arch", "vgg16", "--quiet"]
 
@@ -123,7 +123,8 @@ def test_save_every_writes_snapshots(pictures, tmp_path, capsys):
 def test_save_every_with_scales_keeps_every_scales_snapshots(pictures, tmp_path, capsys):
     content, style = pictures
     out = tmp_path / "r.png"
-    args = ["stylize", content, style, "-o", out, "--save-every", "2", "--scales", "32,48", *FAST]
+    args = ["stylize", content, style, "-o", out, "--save-every", "2", "--scales", "32,48",
+            *FAST[2:]]  # --scales replaces --size
     assert run(args, capsys)[0] == 0
     assert sorted(p.name for p in tmp_path.glob("r-*.png")) == [
         "r-32px-00002.png",

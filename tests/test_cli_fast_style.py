@@ -13,9 +13,9 @@ from test_cli import assert_one_line_error, run  # the CLI tests' helpers (tests
 from nst_utils.assets import model_files
 from nst_utils.assets.images import load_image
 from nst_utils.cli import main
+from nst_utils.engine.precision import recommended_precision
 from nst_utils.networks.painter import StyleNet, load_model, save_model
 from nst_utils.networks.training import read_checkpoint
-from nst_utils.paper.optimize import recommended_precision
 from nst_utils.paper.pipeline import Settings, score
 
 TRAIN = ["--size", "32", "--steps", "2", "--batch", "1", "--arch", "vgg16", "--quiet"]

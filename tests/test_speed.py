@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from nst_utils.beyond.spatial import MaskedStyleTarget
+from nst_utils.checks import PRECISIONS
 from nst_utils.engine import speed
 from nst_utils.engine.precision import autocast, recommended_precision
 from nst_utils.engine.speed import style_term
 from nst_utils.paper.losses import gram_matrix, style_layer_loss
 from nst_utils.paper.objective import Objective, StyleTarget, build_objective
-from nst_utils.paper.optimize import PRECISIONS, optimize
+from nst_utils.paper.optimize import optimize
 from nst_utils.paper.vgg import VGGFeatures
 
 

@@ -207,9 +207,9 @@ def cmd_train_style(args: argparse.Namespace) -> None:
     start_file = [Path(args.start_from)] if args.start_from and Path(args.start_from).is_file() \
         else []  # fmt: skip
     checkpoint = _checkpoint_for(args, protect=[*styles, *start_file])
+    from ..engine.precision import resolve_precision
     from ..networks import fast_style, photos, training
     from ..networks.painter import load_model, save_model
-    from ..paper.optimize import resolve_precision
     from ..paper.pipeline import Settings
 
     settings = _train_settings(args, checkpoint_every=args.checkpoint_every,

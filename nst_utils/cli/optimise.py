@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..checks import INITS, OPTIMIZERS
 from ..paper.layers import CONTENT_LAYERS, STYLE_LAYERS
+from .modes import UsageError, fill_defaults, flag, given
 from .options import (
     add_arch,
     add_device,
@@ -26,8 +27,6 @@ from .options import (
     add_precision,
     add_preserve_color,
     add_quiet,
-    add_seed,
-    add_size,
     add_steps,
     add_style_masks,
     choose_arch,
@@ -63,17 +62,19 @@ class DryRun(Exception):  # not an error: the plan was printed
 
 
 def add_run_options(p: argparse.ArgumentParser, *, steps: int, init: str,
-                    precision: str = "fp32") -> None:  # fmt: skip
-    """Options shared by the three optimisation commands."""
+                    inits: Sequence[str] = INITS, precision: str = "fp32") -> None:  # fmt: skip
+    """Options shared by the three optimisation commands (``inits``: the starts it has)."""
     add_output(p)
-    add_size(p, 256)
+    p.add_argument("--size", type=positive_int, default=None,
+                   help="longest side in pixels (default 256)")  # fmt: skip
     add_steps(p, steps, help="iterations")
-    p.add_argument("--init", choices=INITS, default=init, help="starting image")
+    p.add_argument("--init", choices=inits, default=init, help=f"starting image (default {init})")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
     p.add_argument("--lr", type=non_negative, default=None, help="learning rate")
     add_arch(p)
     add_pooling(p)
-    add_seed(p)
+    p.add_argument("--seed", type=int, default=None,
+                   help="the seed of --init noise (default 0)")  # fmt: skip
     add_device(p)
     p.add_argument("--log", type=Path, default=None, help="write settings and history JSON")
     p.add_argument(
@@ -95,7 +96,7 @@ def add_commands(commands) -> None:
     p.add_argument("style", help="style image: a file or an example name, optionally :WEIGHT")
     # bf16 ends close to fp32's loss at class settings (BENCHMARKS.md), so style transfer
     # uses it where it is native; the reconstructions, which drive the loss near zero, do not.
-    add_run_options(p, steps=300, init="content", precision="auto")
+    add_run_options(p, steps=300, init="content", precision="auto")  # every start
     add_loss_weights(p)
     p.add_argument("--content-layers", type=layer_list, default=None, help="e.g. relu4_2")
     p.add_argument("--style-layers", type=layer_list, default=None, help="comma-separated")
@@ -123,22 +124,40 @@ def add_commands(commands) -> None:
     p.set_defaults(handler=cmd_reconstruct_content)
     p.add_argument("image")
     p.add_argument("--layer", default="relu4_2", help="e.g. conv1_2, relu4_2")
-    add_run_options(p, steps=200, init="noise")
+    add_run_options(p, steps=200, init="noise", inits=("noise", "content"))  # no painting
 
     p = commands.add_parser("synthesize-texture", help="texture from Gram matrices")
     p.set_defaults(handler=cmd_synthesize_texture)
     p.add_argument("image")
     p.add_argument("--layers", type=layer_list, default=None, help="default relu1_1,...,relu5_1")
-    add_run_options(p, steps=200, init="noise")
+    add_run_options(p, steps=200, init="noise", inits=("noise", "style"))  # no photo
 
 
 # --------------------------------------------------------------------------- commands
+
+
+def check_run(args: argparse.Namespace) -> None:
+    """Refuse what this run would not read (a usage mistake, before any work), then put the
+    defaults in: ``--seed`` seeds only ``--init noise``, ``--dry-run`` writes no ``--log``
+    or snapshots, ``--scales`` replaces ``--size``."""
+    if args.seed is not None and args.init != "noise":
+        raise UsageError(f"--seed is for --init noise; --init {args.init} starts from a "
+                         "picture, with nothing random to seed")  # fmt: skip
+    for dest in ("log", "save_every"):
+        if args.dry_run and given(args, dest):
+            raise UsageError(f"{flag(dest)} is for a run; --dry-run prints the plan and writes "
+                             "nothing")  # fmt: skip
+    if getattr(args, "scales", None) and args.size is not None:
+        raise UsageError("--size is for a run at one size; with --scales the last scale is "
+                         "the output's size")  # fmt: skip
+    fill_defaults(args, {"seed": 0, "size": 256})
 
 
 def cmd_stylize(args: argparse.Namespace) -> None:
     """Paint the content image in the style(s), with notebook 06's extras."""
     from ..checks import check_scales
 
+    check_run(args)
     inputs = {"content": resolve_input(args.content)}  # the content first, checked first
     specs = style_specs([args.style, *args.styles], args.style_masks)
     inputs.update({f"style{i}": s.source for i, s in enumerate(specs, 1)})
@@ -169,6 +188,7 @@ def cmd_stylize(args: argparse.Namespace) -> None:
 
 def cmd_reconstruct_content(args: argparse.Namespace) -> None:
     """An image from one layer's features of a photo (notebook 03)."""
+    check_run(args)
     inputs = {"image": resolve_input(args.image)}
     net, device = prepare(args, inputs, [args.size], lambda check: check([args.layer]))
     settings = settings_from(args, net, [args.size], content_layers=(args.layer,))
@@ -177,6 +197,7 @@ def cmd_reconstruct_content(args: argparse.Namespace) -> None:
 
 def cmd_synthesize_texture(args: argparse.Namespace) -> None:
     """A texture with a picture's Gram matrices (notebook 04)."""
+    check_run(args)
     inputs = {"image": resolve_input(args.image)}
     layers = args.layers or STYLE_LAYERS
     net, device = prepare(args, inputs, [args.size], lambda check: check(layers))
@@ -205,7 +226,7 @@ def prepare(args: argparse.Namespace, inputs: dict[str, Path], scales: Sequence[
 
     from ..assets.images import probe_size
     from ..engine import memory
-    from ..paper.optimize import resolve_precision
+    from ..engine.precision import resolve_precision
 
     device = resolve_device(args)
     choice = choose_arch(args)
@@ -283,7 +304,7 @@ def run_and_save(args: argparse.Namespace, net, device, content, style, settings
     the later chapters' ``extensions``), then the image and the ``--log`` JSON, each written
     whole or not at all."""
     from ..assets.images import save_image
-    from ..paper.optimize import resolve_precision
+    from ..engine.precision import resolve_precision
     from ..paper.pipeline import run
 
     result = run(net, content, style, settings, extensions=extensions,

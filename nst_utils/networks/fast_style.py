@@ -30,9 +30,9 @@ import torch
 
 from ..assets.calibration import default_style_weight
 from ..beyond.styles import Source
+from ..engine.precision import autocast, resolve_precision
 from ..errors import NSTError
 from ..paper.objective import ContentTarget, LossTerms, Objective, StyleTarget
-from ..paper.optimize import autocast, resolve_precision
 from ..paper.pipeline import Settings, picture
 from ..paper.vgg import VGGFeatures
 from . import photos as photos_lib

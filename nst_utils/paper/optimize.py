@@ -52,7 +52,6 @@ from tqdm.auto import tqdm
 from ..checks import INITS, OPTIMIZERS, PRECISIONS
 from ..engine import memory, openmp
 from ..engine.precision import autocast, resolve_precision
-from ..engine.precision import recommended_precision as recommended_precision  # re-exported
 from ..errors import NSTError
 from .objective import LossTerms, Objective
 
@@ -261,7 +260,7 @@ def optimize(
     """Minimise ``objective`` over the pixels of ``init`` for ``steps`` iterations.
 
     ``precision`` is ``"fp32"`` (default), ``"bf16"`` (see the module docstring) or ``"auto"``
-    (:func:`recommended_precision` for the image's device).
+    (:func:`~nst_utils.engine.precision.recommended_precision` for the image's device).
     """
     if steps < 1:
         raise NSTError(f"steps must be at least 1, got {steps}")
