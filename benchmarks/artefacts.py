@@ -1,7 +1,7 @@
 """Stripes and edge bands in the one-pass networks' pictures, measured (issue 32, item 2).
 
 ``python -m benchmarks.artefacts [--photos tubingen,chelsea,FILE,...] [--size 256]
-[--iterations 50] [--out benchmarks/results]``
+[--iterations 50] [--out benchmarks/results] [--reuse FAST_QUALITY_FOLDER]``
 
 Two measures of a picture ``(1, 3, H, W)`` in ``[0, 1]``, each read against the same measure of
 the optimisation's picture of the same photo and style (50 L-BFGS iterations, the pipeline with
@@ -43,9 +43,10 @@ from nst_utils.networks import painter
 from nst_utils.networks.fast_style import paint
 from nst_utils.networks.painter import load_model, shipped_models, style_mix
 from nst_utils.networks.photos import HELD_OUT_PHOTOS
-from nst_utils.paper.pipeline import Settings, stylize
+from nst_utils.paper.pipeline import score
 
 from .common import ROOT, machine
+from .fast_quality import contact_sheet, optimise
 
 #: Pixels of each side's band, and of the band inside it that it is compared with.
 BAND = 4
@@ -138,15 +139,28 @@ def noise(shape: tuple[int, int], seed: int = 0) -> torch.Tensor:
     return F.avg_pool2d(x, 5, stride=1).clamp(0, 1)
 
 
-def network_rows(model: painter.StyleNet, style: int, photo: torch.Tensor) -> dict:
-    """Every probe of one model's style on one photo: the variants and the turned photo."""
+def network_rows(net, model: painter.StyleNet, style: int, photo: torch.Tensor,
+                 source: str, style_name: str) -> dict:  # fmt: skip
+    """Every probe of one model's style on one photo, each with both measures and the total
+    loss (:func:`nst_utils.paper.pipeline.score`): the inference variants, the photo turned,
+    the average of the photo's picture and the turned one's (a test-time fix that needs no
+    training), and the photo cropped to multiples of 4 px (no uneven upsampling)."""
     mix = style_mix(model, style)
-    out = {}
+    pictures = {}
     for name, (padding, upsampling) in VARIANTS.items():
         with inference_variant(model, padding, upsampling):
-            out[name] = measure(paint(model, photo, mix))
-    out["turned"] = measure(turned(model, photo, mix))
-    return out
+            pictures[name] = paint(model, photo, mix)
+    pictures["turned"] = turned(model, photo, mix)
+    pictures["averaged"] = (pictures["shipped"] + pictures["turned"]) / 2
+    h, w = photo.shape[-2:]
+    pictures["crop4"] = paint(model, photo[..., : h - h % 4, : w - w % 4], mix)
+    return {name: {**measure(picture), "total": total(net, picture, source, style_name)}
+            for name, picture in pictures.items()}  # fmt: skip
+
+
+def total(net, picture: torch.Tensor, photo: str, style: str) -> float:
+    """The paper's total loss of ``picture`` (``nst score``'s objective)."""
+    return float(score(net, picture, photo, style).total)
 
 
 def own_patterns(model: painter.StyleNet, style: int, shape: tuple[int, int]) -> dict:
@@ -159,10 +173,16 @@ def own_patterns(model: painter.StyleNet, style: int, shape: tuple[int, int]) ->
             "grey_spread": float(grey.std(dim=(2, 3)).max())}  # fmt: skip
 
 
-def optimisation(net, photo: str, style: str, size: int, iterations: int) -> torch.Tensor:
-    """The paper's picture after ``iterations`` L-BFGS iterations (the fast engine path)."""
-    return stylize(net, photo, style, Settings(fast=True, size=size, steps=iterations),
-                   progress=False).image  # fmt: skip
+def optimisation(net, photo: str, style: str, size: int, iterations: int,
+                 reuse: Path | None = None) -> torch.Tensor:  # fmt: skip
+    """The paper's picture after ``iterations`` L-BFGS iterations (the fast engine path,
+    :func:`benchmarks.fast_quality.optimise`), or that picture as a ``fast_quality`` run with
+    the same size and iterations wrote it into the folder ``reuse`` (8-bit PNG)."""
+    pattern = f"*{style}-{Path(photo).stem}-{size}-optimisation-{iterations}.png"
+    found = sorted(reuse.glob(pattern)) if reuse else []
+    if found:
+        return load_image(found[0])
+    return optimise(net, photo, style, size, iterations).image
 
 
 # --------------------------------------------------------------------------- the run
@@ -174,7 +194,8 @@ def styles_of(names: list[str]) -> list[tuple[str, int, str]]:
             for i, style in enumerate(load_model(name).style_names)]  # fmt: skip
 
 
-def run(net, photos: list[str], size: int, iterations: int, out: Path) -> dict:
+def run(net, photos: list[str], size: int, iterations: int, out: Path,
+        reuse: Path | None = None) -> dict:  # fmt: skip
     """Measure every model's style on every photo against the optimisation's picture."""
     rows, cache = [], {}
     for model_name, index, style in styles_of(shipped_models()):
@@ -184,14 +205,15 @@ def run(net, photos: list[str], size: int, iterations: int, out: Path) -> dict:
             image = load_image(photo, size)
             key = (style, photo)
             if key not in cache:
-                cache[key] = optimisation(net, photo, style, size, iterations)
+                cache[key] = optimisation(net, photo, style, size, iterations, reuse)
                 save_image(cache[key], out / f"{style}-{Path(photo).stem}-optimisation.png")
             picture = paint(model, image, style_mix(model, index))
             save_image(picture, out / f"{model_name}-{style}-{Path(photo).stem}-network.png")
+            optimised = {**measure(cache[key]), "total": total(net, cache[key], photo, style)}
             rows.append({
                 "model": model_name, "style": style, "photo": photo,
-                "photo_itself": measure(image), "optimisation": measure(cache[key]),
-                "network": network_rows(model, index, image),
+                "photo_itself": measure(image), "optimisation": optimised,
+                "network": network_rows(net, model, index, image, photo, style),
                 "phases": phase_profile(picture), "own_patterns": own,
                 "painting": stripe_ratio(load_image(style, size)),
             })  # fmt: skip
@@ -206,23 +228,45 @@ def _line(row: dict) -> str:
             f"{net['edges']['mean']:.4f} ({opt['edges']['mean']:.4f})")  # fmt: skip
 
 
+#: The record's three tables: (title, format, the probes of each row, what each one shows).
+TABLES = (
+    ("stripes: row-to-row over column-to-column gradient energy", "{:.2f}",
+     ("shipped", "optimisation", "photo", "turned", "crop4", "zeros", "replicate", "bilinear",
+      "averaged"), "stripes"),
+    ("edges: outer 4 px against the 4 inside, mean absolute difference", "{:.4f}",
+     ("shipped", "optimisation", "zeros", "replicate", "bilinear", "averaged"), "edges"),
+    ("total loss (nst score's objective)", "{:.3g}",
+     ("shipped", "optimisation", "zeros", "replicate", "bilinear", "averaged"), "total"),
+)  # fmt: skip
+
+
+def _value(row: dict, probe: str, what: str) -> float:
+    source = {"optimisation": row["optimisation"], "photo": row["photo_itself"]}.get(
+        probe, row["network"].get(probe, {}))
+    value = source[what]
+    return value["mean"] if isinstance(value, dict) else value
+
+
 def table(rows: list[dict]) -> str:
-    """The markdown table of the record: both measures, network against optimisation."""
-    head = ("| model | style | photo | stripes: network | optimisation | photo | turned | "
-            "zeros | replicate | bilinear | edges: network | optimisation | zeros | "
-            "replicate | bilinear |\n" + "|---" * 15 + "|\n")  # fmt: skip
-    lines = []
-    for r in rows:
-        n = r["network"]
-        stripes = [n[k]["stripes"] for k in ("shipped",)] + [r["optimisation"]["stripes"],
-                   r["photo_itself"]["stripes"]] + [n[k]["stripes"] for k in
-                   ("turned", "zeros", "replicate", "bilinear")]  # fmt: skip
-        edges = [n["shipped"]["edges"]["mean"], r["optimisation"]["edges"]["mean"]] + [
-            n[k]["edges"]["mean"] for k in ("zeros", "replicate", "bilinear")]
-        cells = [f"{v:.2f}" for v in stripes] + [f"{v:.4f}" for v in edges]
-        lines.append(f"| {r['model']} | {r['style']} | {Path(r['photo']).stem} | "
-                     + " | ".join(cells) + " |")  # fmt: skip
-    return head + "\n".join(lines) + "\n"
+    """The record's markdown tables: each measure of each probe against the optimisation."""
+    parts = []
+    for title, fmt, probes, what in TABLES:
+        head = "| model | style | photo | " + " | ".join(probes) + " |"
+        lines = [f"**{title}**", "", head, "|---" * (3 + len(probes)) + "|"]
+        lines += [f"| {r['model']} | {r['style']} | {Path(r['photo']).stem} | "
+                  + " | ".join(fmt.format(_value(r, p, what)) for p in probes) + " |"
+                  for r in rows]  # fmt: skip
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def sheet(report: dict, out: Path) -> Path:
+    """``sheet.png``: each row's network picture beside the optimisation's, a row per model
+    and style, a pair of columns per photo (:func:`benchmarks.fast_quality.contact_sheet`)."""
+    rows = [{**r, "pictures": [f"{r['model']}-{r['style']}-{Path(r['photo']).stem}-network.png",
+                               f"{r['style']}-{Path(r['photo']).stem}-optimisation.png"]}
+            for r in report["rows"]]  # fmt: skip
+    return contact_sheet(rows, out)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -232,6 +276,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--reuse", type=Path, default=None, metavar="DIR",
+                        help="a fast_quality run's folder (same --size and --iterations): "
+                        "its optimisation pictures instead of optimising again")  # fmt: skip
     args = parser.parse_args(argv)
     from nst_utils.paper.vgg import load_vgg
 
@@ -239,12 +286,13 @@ def main(argv: list[str] | None = None) -> dict:
     out = args.out / f"{stamp}-artefacts"
     out.mkdir(parents=True, exist_ok=True)
     net = load_vgg(pooling="avg", verbose=False)
-    report = run(net, args.photos.split(","), args.size, args.iterations, out)
+    report = run(net, args.photos.split(","), args.size, args.iterations, out, args.reuse)
     command = shlex.join(["python", "-m", "benchmarks.artefacts", *(argv or sys.argv[1:])])
     report = {"command": command, "machine": machine(), "arch": net.arch, "band": BAND,
               "size": args.size, "iterations": args.iterations, **report}  # fmt: skip
     (out / "artefacts.json").write_text(json.dumps(report, indent=1))
     (out / "table.md").write_text(f"`{command}`\n\n" + table(report["rows"]))
+    sheet(report, out)
     return report
 
 

@@ -83,3 +83,16 @@ def test_each_style_of_a_multi_style_model_is_scored_once_per_photo(random_vgg16
     assert Image.open(sheet).size == (2 * 32, 2 * (32 + 16))
     assert fast_quality.table(rows).count("\n| `two` |") == 3
     assert len(fast_quality.photo_record(str(photo))["sha256"]) == 64
+
+
+def test_the_record_tables_every_probe(tmp_path):
+    measured = {"stripes": 2.0, "edges": {"mean": 0.1}, "total": 3e5}
+    row = {"model": "m", "style": "s", "photo": "/x/p.jpg", "photo_itself": measured,
+           "optimisation": measured,
+           "network": {k: measured for k in ("shipped", "turned", "crop4", "zeros",
+                                             "replicate", "bilinear", "averaged")}}  # fmt: skip
+    text = artefacts.table([row])
+    assert text.count("| m | s | p |") == 3 and "| 2.00 |" in text and "| 3e+05 |" in text
+    for name in ("m-s-p-network.png", "s-p-optimisation.png"):
+        save_image(torch.rand(1, 3, 20, 30), tmp_path / name)
+    assert Image.open(artefacts.sheet({"rows": [row]}, tmp_path)).size[0] > 0
