@@ -99,6 +99,13 @@ def random_vgg(monkeypatch):
     (["video", "synthetic:chelsea", "--style", "swirls", "--blend", "0.5"],
      ["--blend is for --method blend"]),
     (["train-decoder", "relu1_1", "--width", "0.5"], ["--width is for relu2_1", "relu1_1"]),
+    (["stylize", "chelsea", "swirls", "--seed", "3"], ["--seed is for --init noise"]),
+    (["stylize", "chelsea", "swirls", "--scales", "64,128", "--size", "64"],
+     ["--size is for a run at one size", "--scales"]),
+    (["stylize", "chelsea", "swirls", "--dry-run", "--log", "run.json"],
+     ["--log is for a run", "--dry-run"]),
+    (["reconstruct-content", "chelsea", "--init", "style"], ["--init", "invalid choice"]),
+    (["synthesize-texture", "swirls", "--init", "content"], ["--init", "invalid choice"]),
 ])  # fmt: skip
 def test_an_option_of_another_mode_is_one_usage_line(tmp_path, capsys, argv, needles):
     out = tmp_path / ("d.safetensors" if argv[0] == "train-decoder" else

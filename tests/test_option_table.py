@@ -1,8 +1,9 @@
-"""Every option of the newer commands, in every mode, changes what the command makes or is
-refused in one line (issue 31, item 1).
+"""Every option of every command that paints or trains, in every mode, changes what the
+command makes or is refused in one line (issue 31, item 1).
 
 For each command × mode × option of ``nst paint``, ``score``, ``train-style``,
-``train-decoder`` and ``video`` (read from the parser itself, so that a new option cannot be
+``train-decoder``, ``video``, ``stylize``, ``reconstruct-content`` and
+``synthesize-texture`` (read from the parser itself, so that a new option cannot be
 missed), the command runs in-process once with the mode's base arguments and once with the
 option added, on seeded random VGGs (``load_vgg`` patched), tiny models and 16–32 px
 pictures, one or two steps. An option the command accepts must change what it makes: the
@@ -29,14 +30,14 @@ from PIL import Image
 from safetensors import safe_open
 
 from nst_utils.assets.weights import ArchChoice
-from nst_utils.cli import build_parser, main, options
+from nst_utils.cli import build_parser, main, optimise, options
 from nst_utils.cli.modes import flag
 from nst_utils.cli.painting import PAINT
 from nst_utils.cli.video import VIDEO
+from nst_utils.engine.precision import recommended_precision
 from nst_utils.networks import training
 from nst_utils.networks.painter import StyleNet, save_model
-from nst_utils.paper import vgg
-from nst_utils.paper.optimize import recommended_precision
+from nst_utils.paper import pipeline, vgg
 from nst_utils.video import temporal
 
 #: Options whose effect cannot show here, why, and the test that checks them instead.
@@ -50,7 +51,6 @@ EXEMPT = {
     "--debug": "a top-level option that shows tracebacks of failures only; "
     "tests/test_cli.py::test_debug_shows_the_traceback",
 }
-PRECISION = "fp32" if recommended_precision("cpu") == "bf16" else "bf16"  # not auto's, here
 #: The value each option is given (per command where it differs).
 VALUES = {
     "--style-mix": "0.2,0.8", "--size": "32", "--method": "adain", "--style-size": "16",
@@ -58,18 +58,24 @@ VALUES = {
     "--arch": "vgg19", "--pooling": "max", "--steps": "3", "--batch": "2", "--lr": "0.01",
     "--lr-schedule": "cosine", "--seed": "1", "--checkpoint-every": "1",
     "--content-weight": "5", "--style-weight": "0", "--tv-weight": "3",
-    "--precision": PRECISION, "--width": "0.5", "--frames": "3", "--temporal-weight": "1",
-    "--blend": "0.2", "--fps": "3",
+    "--precision": "(other)", "--width": "0.5", "--frames": "3", "--temporal-weight": "1",
+    "--blend": "0.2", "--fps": "3", "--optimizer": "adam",
+    "--log": "{out}/run.json", "--save-every": "1", "--content-layers": "relu3_1",
+    "--style-layers": "relu1_1,relu2_1", "--content-reduction": "paper", "--style-scale": "0.75",
+    "--layer": "relu2_1", "--layers": "relu1_1,relu2_1", "--scales": "24,40",
 }  # fmt: skip
 PER_COMMAND = {("train-style", "--size"): "24", ("train-decoder", "--size"): "24",
-               ("train-style", "--steps"): "4", ("train-decoder", "--steps"): "4"}  # fmt: skip
+               ("train-style", "--steps"): "4", ("train-decoder", "--steps"): "4",
+               ("stylize", "--init"): "style", ("reconstruct-content", "--init"): "content",
+               ("synthesize-texture", "--init"): "style"}  # fmt: skip
 #: Values that are inputs of the module's fixture (per command where it differs).
 INPUT_VALUES = {"--model": "model2", "--style-mask": "mask", "--images": "photos2",
                 "--from": "start2", ("paint", "--model"): "model1"}  # fmt: skip
 #: Options with several values to try.
 CHOICES = {"--preserve-color": ["luminance", "histogram"]}
 #: Options that choose the mode (their rows are the modes themselves).
-SELECTORS = {"video": {"--method"}, "train-style": {"--resume"}, "train-decoder": {"--resume"}}
+SELECTORS = {"video": {"--method"}, "train-style": {"--resume"}, "train-decoder": {"--resume"},
+             "stylize": {"--scales"}}
 RESUMING = {"--steps", "--quiet", "--checkpoint-every", "--device", "--output"}
 
 
@@ -95,6 +101,9 @@ MODES = {
     "train-style": ["new", "--from", "--resume", "--from --resume"],
     "train-decoder": ["relu1_1", "relu2_1", "--resume"],
     "video": ["optimize", "temporal", "fast", "blend --model", "blend"],
+    "stylize": ["content", "noise", "--scales"],
+    "reconstruct-content": ["noise"],
+    "synthesize-texture": ["noise"],
 }
 
 
@@ -110,6 +119,8 @@ def reads(command: str, mode: str) -> set[str]:
         return RESUMING & every
     if mode == "relu1_1":
         return every - {"--width"}
+    if mode in ("content", "--scales"):  # nothing random to seed; --scales replaces --size
+        return every - {"--seed"} - ({"--size"} if mode == "--scales" else set())
     return every
 
 
@@ -128,10 +139,18 @@ def rows() -> list[tuple[str, str, str, str | None]]:
                 if (command, mode, name) == ("paint", "--list", "--list"):
                     continue
                 values = CHOICES.get(name, [PER_COMMAND.get((command, name), VALUES.get(name))])
+                if name == "--precision":
+                    values = [_other_precision(action.default)]
                 if action.nargs == 0:
                     values = [None]
                 table += [(command, mode, name, value) for value in values]
     return table
+
+
+def _other_precision(default: str) -> str:
+    """The precision that differs from what ``default`` means on this machine."""
+    resolved = recommended_precision("cpu") if default == "auto" else default
+    return "fp32" if resolved == "bf16" else "bf16"
 
 
 def test_every_option_is_in_the_table_or_exempt():
@@ -140,7 +159,8 @@ def test_every_option_is_in_the_table_or_exempt():
         for name, action in _options(command).items():
             if name in ("--output", "--device") or action.nargs == 0:
                 continue
-            known = {*VALUES, *INPUT_VALUES, *CHOICES, *SELECTORS.get(command, ())}
+            known = {*VALUES, *INPUT_VALUES, *CHOICES, *SELECTORS.get(command, ()),
+                     *(name for cmd, name in PER_COMMAND if cmd == command)}
             assert name in known, (command, name)
     assert set(EXEMPT) == {"--device", "--precision auto", "--debug"}
     assert "--debug" in {s for a in build_parser()._actions for s in a.option_strings}
@@ -190,9 +210,12 @@ def random_networks(monkeypatch):
             cache[key] = vgg.VGGFeatures(*key)
         return cache[key]
 
+    def choose(args):
+        return ArchChoice(getattr(args, "arch", None) or "vgg16", "test", "")
+
     monkeypatch.setattr(vgg, "load_vgg", load)
-    monkeypatch.setattr(options, "choose_arch", lambda args: ArchChoice(
-        getattr(args, "arch", None) or "vgg16", "test", ""))  # fmt: skip
+    monkeypatch.setattr(options, "choose_arch", choose)
+    monkeypatch.setattr(optimise, "choose_arch", choose)
 
 
 def base_args(command: str, mode: str, inputs: dict, out: Path) -> list[str]:
@@ -209,6 +232,12 @@ def base_args(command: str, mode: str, inputs: dict, out: Path) -> list[str]:
     }.get((command, mode))  # fmt: skip
     if args is not None:
         return args
+    if command in ("stylize", "reconstruct-content", "synthesize-texture"):
+        image = {"stylize": ["chelsea", "swirls"], "reconstruct-content": ["chelsea"],
+                 "synthesize-texture": ["swirls"]}[command]  # fmt: skip
+        size = ["--scales", "24,32"] if mode == "--scales" else ["--size", "24"]
+        init = ["--init", "noise"] if mode == "noise" and command == "stylize" else []
+        return [command, *image, "-o", str(out / "p.png"), *size, "--steps", "2", *init]
     if command == "train-style":
         args = ["train-style", "swirls", "-o", str(out / "m.safetensors"), *train, "--steps", "2"]
         args += ["--from", str(inputs["start"])] if "--from" in mode else []
@@ -261,8 +290,8 @@ def prepare(command: str, mode: str, inputs: dict, out: Path, seeds: Path) -> No
 
 def observe(code: int, printed: str, out: Path, saves: list) -> tuple:
     """What a run made: its files (pictures by bytes, networks by their tensors), which
-    checkpoints it wrote or which frames it painted (``saves``: a GIF rounds them to its
-    palette), and what it printed (times, and the folder, left out)."""
+    checkpoints it wrote and the frames or pictures it painted (``saves``: a GIF or PNG
+    rounds them to 8 bits), and what it printed (times, and the folder, left out)."""
     files = {}
     for path in sorted(out.rglob("*")):
         if path.suffix == ".safetensors":
@@ -290,8 +319,8 @@ def test_an_option_changes_the_result_or_is_refused(command, mode, name, value, 
     (exit 0) or is refused (one line, nothing written)."""
     given = INPUT_VALUES.get((command, name), INPUT_VALUES.get(name))
     value = str(inputs[given]) if given else value
-    saves: list = []  # the checkpoints' steps, and a clip's painted frames before rounding
-    original, paint_clip = training.save_checkpoint, temporal.paint_clip
+    saves: list = []  # the checkpoints' steps; painted frames and pictures before rounding
+    original, paint_clip, optimised = training.save_checkpoint, temporal.paint_clip, pipeline.run
     monkeypatch.setattr(training, "save_checkpoint",
                         lambda path, model, opt, step, *a, **k: saves.append(step) or
                         original(path, model, opt, step, *a, **k))  # fmt: skip
@@ -301,7 +330,13 @@ def test_an_option_changes_the_result_or_is_refused(command, mode, name, value, 
         saves.append(result.frames.numpy().tobytes())
         return result
 
+    def optimisation(*args, **kwargs):
+        result = optimised(*args, **kwargs)
+        saves.append(result.image.numpy().tobytes())
+        return result
+
     monkeypatch.setattr(temporal, "paint_clip", painted)
+    monkeypatch.setattr(pipeline, "run", optimisation)
     seeds = tmp_path_factory.getbasetemp() / "seeds"
 
     def run(args: list[str], out: Path) -> tuple:
@@ -325,6 +360,7 @@ def test_an_option_changes_the_result_or_is_refused(command, mode, name, value, 
     action = _options(command)[name]
     out = tmp_path / "out"
     out.mkdir()
+    value = value.replace("{out}", str(out)) if value else value
     args = with_option(base_args(command, mode, inputs, out), action, name, value)
     seen, err = run(args, out)
     if name in reads(command, mode):
