@@ -8,12 +8,13 @@
         [--rescaled-vgg]
     nst reconstruct-content IMAGE --layer relu4_2 -o OUT.png
     nst synthesize-texture IMAGE --layers relu1_1,relu2_1 -o OUT.png
-    nst paint CONTENT --model MODEL [--style-mix 0.7,0.3] -o OUT.png | nst paint --list
+    nst paint CONTENT --model MODEL [--style-mix 0.7,0.3] [--preserve-color luminance|histogram]
+        -o OUT.png | nst paint --list
     nst paint CONTENT --style STYLE[:W] [--style S2:W2] --method adain|wct -o OUT.png
         [--alpha 0.6] [--preserve-color luminance|histogram] [--style-mask M1 ...]
     nst score IMAGE --content CONTENT --style STYLE
     nst train-style STYLE [STYLE ...] -o MODEL.safetensors [--images DIR --size 256 --steps 2000
-        --batch 4 --lr 1e-3 --seed 0 --resume]
+        --batch 4 --lr 1e-3 --seed 0 --resume --from MODEL]
     nst train-decoder LAYER -o DECODER.safetensors [--images DIR] [--size] [--steps] ...
     nst video IN -o OUT.gif|OUT.mp4|FOLDER [--style S] [--method optimize|temporal|fast|blend]
         [--model M]   (IN: a video file or synthetic:<photo>)
@@ -22,12 +23,15 @@
 
 CONTENT, STYLE and IMAGE are a file or the name of an example (``nst examples list``).
 Every problem is reported as one line on stderr with a non-zero exit; ``--debug`` shows the
-traceback. Output files are written only when a run succeeds, atomically.
+traceback. Output files are written only when a run succeeds, atomically, never over an
+input, and never with NaN or infinite values. An option that the chosen mode does not read
+(``nst paint --model M --alpha 0.5``) is a usage mistake, exit 2 (:mod:`.modes`).
 
 One module per family of commands (:mod:`.optimise`, :mod:`.networks`, :mod:`.video`,
 :mod:`.assets`), each with ``add_commands(commands)``; :mod:`.options` declares the shared
-options once and resolves the device and the network. Parsing and the argument checks
-import no torch, so a mistake is reported in well under a second.
+options once and resolves the device and the network; :mod:`.painting` holds ``nst paint``
+and ``nst score``. Parsing and the argument checks import no torch, so a mistake is reported
+in well under a second.
 """
 
 from __future__ import annotations
