@@ -107,6 +107,17 @@ MODES = {
 }
 
 
+#: Commands that neither paint nor train, outside the table: they fetch, list, check or set up.
+NOT_IN_TABLE = {"weights", "examples", "photos", "doctor", "demo", "colab-cell"}
+
+
+def test_every_command_is_in_the_table_or_said_not_to_be():
+    """A new command must join the table (its modes) or :data:`NOT_IN_TABLE`."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) <= set(MODES) | NOT_IN_TABLE, set(sub.choices) - set(MODES)
+
+
 def reads(command: str, mode: str) -> set[str]:
     """The options (long names) ``mode`` of ``command`` reads; the rest must be refused."""
     every = set(_options(command))
