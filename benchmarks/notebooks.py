@@ -5,7 +5,8 @@ every stub and exercise solved), is executed with ``jupyter nbconvert --execute`
 temporary folder (the notebooks themselves are not touched), without ``NST_FAST``, so at the
 sizes and step counts a class uses. Every claim the notebook's prose makes about a result
 (``nst_utils.display.check.claim``: the statement, the number measured, whether it holds) is
-listed in the record, cell by cell; a claim that does not hold fails the notebook. Target:
+listed in the record, cell by cell; a claim that does not hold fails the notebook
+(``NST_CHECK_CLAIMS=1``). Target:
 each at most 4 minutes on an idle 2-core CPU (headroom for slower laptops). The recorded
 result is the one source of the notebook times that the README, notebook 00's course map and
 the notebooks' headers quote (tests/test_notebook_times.py).
@@ -36,6 +37,7 @@ def measure(log=print, timeout_s: int = 1800, only: list[str] | None = None,
     """
     jupyter = Path(sys.executable).with_name("jupyter")
     env = {k: v for k, v in os.environ.items() if k != "NST_FAST"}
+    env["NST_CHECK_CLAIMS"] = "1"  # every claim of the prose must hold at class settings
     notebooks = sorted((ROOT / "course").glob("[0-9][0-9]_*.ipynb"))
     if only:
         notebooks = [nb for nb in notebooks if nb.name.startswith(tuple(only))]

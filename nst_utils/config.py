@@ -9,6 +9,8 @@ variable                   meaning
 ``NST_EXAMPLES_DIR``       folder searched for example images before downloading
 ``NST_FAST``               ``1`` shrinks notebook sizes and steps (used by the tests)
 ``NST_DEVICE``             force a device (``cpu``, ``cuda``, ``mps``)
+``NST_CHECK_CLAIMS``       ``1``: a notebook's claims about its results must hold
+                           (the class-setting run of the notebooks sets it)
 ``NST_KEEP_FREED_MEMORY``  ``0``: a fast run gives freed memory back to the
                            system after every iteration (:mod:`nst_utils.engine.speed`)
 ``NST_REPO``               where the notebooks' first cell installs the kit from in
@@ -60,6 +62,12 @@ def examples_dir() -> Path | None:
 def fast_mode() -> bool:
     """True when ``NST_FAST`` is set to something other than ``0``/empty."""
     return os.environ.get("NST_FAST", "").strip() not in ("", "0", "false", "False")
+
+
+def checking_claims() -> bool:
+    """True when a notebook's claims about its results must hold (``NST_CHECK_CLAIMS=1``, set
+    by the class-setting run of the notebooks, and never under ``NST_FAST``)."""
+    return os.environ.get("NST_CHECK_CLAIMS", "") == "1" and not fast_mode()
 
 
 def keep_freed_memory() -> bool:

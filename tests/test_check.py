@@ -63,14 +63,18 @@ def test_values_shapes_and_unanswered_predictions(capsys):
     assert "not answered yet" in capsys.readouterr().out
 
 
-def test_a_claim_is_printed_and_must_hold_at_class_settings(capsys, monkeypatch):
+def test_a_claim_is_printed_and_must_hold_where_claims_are_checked(capsys, monkeypatch):
     import pytest
 
     from nst_utils.display.check import claim
 
+    monkeypatch.delenv("NST_CHECK_CLAIMS", raising=False)
+    monkeypatch.delenv("NST_FAST", raising=False)
+    assert claim("the loss falls tenfold", 3.0, False) is False  # a student's run: printed
+    assert "does NOT hold" in capsys.readouterr().out
+    monkeypatch.setenv("NST_CHECK_CLAIMS", "1")
     monkeypatch.setenv("NST_FAST", "1")
     assert claim("the loss falls tenfold", 3.0, False) is False  # tiny sizes: only printed
-    assert "does NOT hold" in capsys.readouterr().out
     monkeypatch.delenv("NST_FAST")
     assert claim("the loss falls tenfold", 12.0, True) is True
     assert "claim: the loss falls tenfold | measured: 12 | holds" in capsys.readouterr().out
