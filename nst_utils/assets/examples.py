@@ -15,7 +15,6 @@ one line that says so) when a download is impossible, so every notebook also run
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import urllib.error
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..config import cache_dir, examples_dir
 from ..errors import NSTError
-from .files import atomic_write
+from .files import atomic_write, sha256_of
 
 if TYPE_CHECKING:
     import torch
@@ -97,25 +96,17 @@ def downloadable() -> dict[str, ExampleInfo]:
     return _manifest(data_dir() / MANIFEST)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _local_copy(info: ExampleInfo) -> Path | None:
     """A verified copy in ``$NST_EXAMPLES_DIR`` or the cache, without downloading."""
     folder = examples_dir()
     if folder is not None and (folder / info.file).is_file():
         candidate = folder / info.file
-        if _sha256(candidate) == info.sha256:
+        if sha256_of(candidate) == info.sha256:
             return candidate
         warnings.warn(f"{candidate}: SHA-256 mismatch, ignoring this copy", stacklevel=3)
     cached = cache_dir() / "examples" / info.file
     if cached.is_file():
-        if _sha256(cached) == info.sha256:
+        if sha256_of(cached) == info.sha256:
             return cached
         cached.unlink()  # damaged: download it again
     return None
@@ -146,7 +137,7 @@ def _download(info: ExampleInfo) -> Path:
                 f"could not download {info.name} ({reason}): check the connection or set "
                 f"NST_EXAMPLES_DIR to a folder that holds {info.file}"
             ) from None
-        if _sha256(tmp) != info.sha256:
+        if sha256_of(tmp) != info.sha256:
             raise NSTError(
                 f"{info.url}: SHA-256 mismatch for {info.name}; the download was not used"
             )

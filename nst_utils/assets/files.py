@@ -6,11 +6,14 @@ Ctrl-C never leaves a half-written image, log or cached download. ``tempfile.mks
 that file with mode 0600 (private); before the rename it gets the mode an ordinary ``open``
 would give, ``0666 & ~umask`` (0644 under the usual umask 022, 0600 under 077), so a teacher
 who writes a class's results into a shared or served folder can read them there.
+
+:func:`sha256_of` is the one digest of a file's bytes (downloads, archives, photo packages).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 import threading
@@ -58,3 +61,12 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, hex, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

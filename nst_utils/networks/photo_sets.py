@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..assets.files import sha256_of
 from ..errors import NSTError, one_line
 
 #: What ``nst photos build`` fetches when no package is named.
@@ -405,15 +406,9 @@ def _record(packages: list[Package], photos: list[dict], size: int, include: Seq
     return {
         "command": command, "size": size, "chosen_by": chosen,
         "packages": [{"package": p.name, "version": p.version, "deb": p.deb.name,
-                      "deb_sha256": _sha256(p.deb), "copyright": p.copyright}
+                      "deb_sha256": sha256_of(p.deb), "copyright": p.copyright}
                      for p in packages],
         "photos": photos,
     }  # fmt: skip
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
