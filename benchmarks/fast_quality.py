@@ -115,7 +115,8 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         n = r["network"]
         lines.append(f"| `{Path(r['model']).stem}` | {r['style']} | {Path(r['photo']).stem} | "
-                     f"{n['content']:.2e} | {n['style']:.2e} | {n['total']:.2e} | "
+                     f"{n['content']:.2e} | {n['total'] - n['content'] - n['tv']:.2e} | "
+                     f"{n['total']:.2e} | "
                      f"{r['optimisation_after_50']:.2e} | {r['equivalent_iterations']} |")
     return "\n".join(lines) + "\n"
 
