@@ -5,7 +5,7 @@ variable                   meaning
 =========================  ======================================================
 ``NST_CACHE_DIR``          folder for cached weights and downloads (default: the
                            per-user cache directory, e.g. ``~/.cache/nst-utils``)
-``NST_ARCH``               pin the network: ``vgg19`` or ``vgg16``
+``NST_ARCH``               pin the network: ``vgg19``, ``vgg19-caffe`` or ``vgg16``
 ``NST_EXAMPLES_DIR``       folder searched for example images before downloading
 ``NST_FAST``               ``1`` shrinks notebook sizes and steps (used by the tests)
 ``NST_DEVICE``             force a device (``cpu``, ``cuda``, ``mps``)
