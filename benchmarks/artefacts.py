@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import datetime as dt
 import json
 import shlex
@@ -185,6 +186,63 @@ def optimisation(net, photo: str, style: str, size: int, iterations: int,
     return optimise(net, photo, style, size, iterations).image
 
 
+# --------------------------------------------------------------------------- the weights
+
+#: Groups of convolutions whose kernels :func:`symmetrised` averages with their transposes.
+GROUPS = {"out": ("out",), "residual": ("residual",), "up+out": ("up", "out"),
+          "all": ("down", "residual", "up", "out")}  # fmt: skip
+
+
+def kernel_anisotropy(weight: torch.Tensor) -> float:
+    """How much more a convolution's kernels vary from row to row than from column to column
+    (1 for a kernel and its transpose alike; a new network's are within 2 % of 1)."""
+    return stripe_ratio(weight.reshape(1, -1, *weight.shape[-2:]))
+
+
+def symmetrised(model: painter.StyleNet, prefixes: tuple[str, ...]) -> painter.StyleNet:
+    """A copy of ``model`` whose convolutions under ``prefixes`` have each kernel replaced by
+    the mean of itself and its transpose: those layers can no longer tell rows from columns."""
+    twin = copy.deepcopy(model)
+    for name, module in twin.named_modules():
+        if isinstance(module, torch.nn.Conv2d) and name.startswith(prefixes):
+            module.weight.data = (module.weight.data + module.weight.data.mT) / 2
+    return twin
+
+
+def weight_probes(net, model_name: str, style: int, photo: str, size: int) -> dict:
+    """Each convolution's kernel anisotropy, and, once a group of layers is made symmetric,
+    the stripes of the photo's and of noise's pictures, how far the picture moves and its
+    total loss (does the same network without its anisotropy paint better?)."""
+    model, image = load_model(model_name), load_image(photo, size)
+    mix, textured = style_mix(model, style), noise(tuple(image.shape[-2:]))
+    style_name = model.style_names[style]
+    shipped = paint(model, image, mix)
+    layers = {name: kernel_anisotropy(m.weight.data) for name, m in model.named_modules()
+              if isinstance(m, torch.nn.Conv2d)}  # fmt: skip
+    groups = {}
+    for group, prefixes in {"none": (), **GROUPS}.items():
+        twin = symmetrised(model, prefixes) if prefixes else model
+        picture = paint(twin, image, mix)
+        groups[group] = {"stripes": stripe_ratio(picture),
+                         "noise": stripe_ratio(paint(twin, textured, mix)),
+                         "change": float((picture - shipped).abs().mean()),
+                         "total": total(net, picture, photo, style_name)}  # fmt: skip
+    return {"layers": layers, "symmetrised": groups}
+
+
+def weights_table(probes: dict) -> str:
+    """Markdown: the stripes when each group of layers is symmetrised, per model and style."""
+    head = ("| model | style | output conv anisotropy | " + " | ".join(
+        f"{g} symmetric: stripes (noise; change; total)" for g in ["none", *GROUPS]) + " |")
+    lines = [head, "|---" * (3 + 1 + len(GROUPS)) + "|"]
+    for key, probe in probes.items():
+        cells = [f"{v['stripes']:.2f} ({v['noise']:.2f}; {v['change']:.3f}; {v['total']:.3g})"
+                 for v in probe["symmetrised"].values()]  # fmt: skip
+        lines.append(f"| {key.replace('/', ' | ')} | {probe['layers']['out']:.2f} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -269,6 +327,18 @@ def sheet(report: dict, out: Path) -> Path:
     return contact_sheet(rows, out)
 
 
+def weights_record(net, photo: str, size: int, out: Path, command: str) -> dict:
+    """``weights.json`` and ``weights.md`` in ``out``: :func:`weight_probes` of every shipped
+    model's every style on ``photo``."""
+    probes = {f"{name}/{style}": weight_probes(net, name, index, photo, size)
+              for name, index, style in styles_of(shipped_models())}  # fmt: skip
+    record = {"command": command, "photo": photo, "size": size, "probes": probes}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "weights.json").write_text(json.dumps(record, indent=1))
+    (out / "weights.md").write_text(f"`{command}`\n\n" + weights_table(probes))
+    return record
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", default=",".join(HELD_OUT_PHOTOS),
@@ -279,15 +349,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--reuse", type=Path, default=None, metavar="DIR",
                         help="a fast_quality run's folder (same --size and --iterations): "
                         "its optimisation pictures instead of optimising again")  # fmt: skip
+    parser.add_argument("--weights", action="store_true",
+                        help="only the weight probes, on the first photo (no optimisation)")
     args = parser.parse_args(argv)
     from nst_utils.paper.vgg import load_vgg
 
+    command = shlex.join(["python", "-m", "benchmarks.artefacts", *(argv or sys.argv[1:])])
+    net = load_vgg(pooling="avg", verbose=False)
+    if args.weights:
+        return weights_record(net, args.photos.split(",")[0], args.size, args.out, command)
     stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M")
     out = args.out / f"{stamp}-artefacts"
     out.mkdir(parents=True, exist_ok=True)
-    net = load_vgg(pooling="avg", verbose=False)
     report = run(net, args.photos.split(","), args.size, args.iterations, out, args.reuse)
-    command = shlex.join(["python", "-m", "benchmarks.artefacts", *(argv or sys.argv[1:])])
     report = {"command": command, "machine": machine(), "arch": net.arch, "band": BAND,
               "size": args.size, "iterations": args.iterations, **report}  # fmt: skip
     (out / "artefacts.json").write_text(json.dumps(report, indent=1))

@@ -96,3 +96,15 @@ def test_the_record_tables_every_probe(tmp_path):
     for name in ("m-s-p-network.png", "s-p-optimisation.png"):
         save_image(torch.rand(1, 3, 20, 30), tmp_path / name)
     assert Image.open(artefacts.sheet({"rows": [row]}, tmp_path)).size[0] > 0
+
+
+def test_symmetrised_layers_cannot_tell_rows_from_columns():
+    torch.manual_seed(0)
+    model = StyleNet(channels=4, blocks=1).eval()
+    with torch.no_grad():
+        model.out.weight[..., 0, :] += 1.0  # a kernel that changes from row to row only
+    assert artefacts.kernel_anisotropy(model.out.weight) > 1.5
+    twin = artefacts.symmetrised(model, ("out",))
+    assert abs(artefacts.kernel_anisotropy(twin.out.weight) - 1) < 1e-6
+    assert torch.equal(twin.down[0].conv.weight, model.down[0].conv.weight)  # others untouched
+    assert artefacts.kernel_anisotropy(model.out.weight) > 1.5  # a copy, not the model
