@@ -1,7 +1,8 @@
 """Stripes and edge bands in the one-pass networks' pictures, measured (issue 32, item 2).
 
-``python -m benchmarks.artefacts [--photos tubingen,chelsea,FILE,...] [--size 256]
-[--iterations 50] [--out benchmarks/results] [--reuse FAST_QUALITY_FOLDER]``
+``python -m benchmarks.artefacts [--models NAME_OR_FILE,...] [--photos tubingen,chelsea,FILE,...]
+[--size 256] [--iterations 50] [--out benchmarks/results] [--reuse FAST_QUALITY_FOLDER]
+[--weights]``
 
 Two measures of a picture ``(1, 3, H, W)`` in ``[0, 1]``, each read against the same measure of
 the optimisation's picture of the same photo and style (50 L-BFGS iterations, the pipeline with
@@ -253,10 +254,10 @@ def styles_of(names: list[str]) -> list[tuple[str, int, str]]:
 
 
 def run(net, photos: list[str], size: int, iterations: int, out: Path,
-        reuse: Path | None = None) -> dict:  # fmt: skip
+        reuse: Path | None = None, models: list[str] | None = None) -> dict:  # fmt: skip
     """Measure every model's style on every photo against the optimisation's picture."""
     rows, cache = [], {}
-    for model_name, index, style in styles_of(shipped_models()):
+    for model_name, index, style in styles_of(models or shipped_models()):
         model = load_model(model_name)
         own = own_patterns(model, index, (size, size))
         for photo in photos:
@@ -266,7 +267,8 @@ def run(net, photos: list[str], size: int, iterations: int, out: Path,
                 cache[key] = optimisation(net, photo, style, size, iterations, reuse)
                 save_image(cache[key], out / f"{style}-{Path(photo).stem}-optimisation.png")
             picture = paint(model, image, style_mix(model, index))
-            save_image(picture, out / f"{model_name}-{style}-{Path(photo).stem}-network.png")
+            label = Path(model_name).stem
+            save_image(picture, out / f"{label}-{style}-{Path(photo).stem}-network.png")
             optimised = {**measure(cache[key]), "total": total(net, cache[key], photo, style)}
             rows.append({
                 "model": model_name, "style": style, "photo": photo,
@@ -311,7 +313,7 @@ def table(rows: list[dict]) -> str:
     for title, fmt, probes, what in TABLES:
         head = "| model | style | photo | " + " | ".join(probes) + " |"
         lines = [f"**{title}**", "", head, "|---" * (3 + len(probes)) + "|"]
-        lines += [f"| {r['model']} | {r['style']} | {Path(r['photo']).stem} | "
+        lines += [f"| {Path(r['model']).stem} | {r['style']} | {Path(r['photo']).stem} | "
                   + " | ".join(fmt.format(_value(r, p, what)) for p in probes) + " |"
                   for r in rows]  # fmt: skip
         parts.append("\n".join(lines))
@@ -321,17 +323,19 @@ def table(rows: list[dict]) -> str:
 def sheet(report: dict, out: Path) -> Path:
     """``sheet.png``: each row's network picture beside the optimisation's, a row per model
     and style, a pair of columns per photo (:func:`benchmarks.fast_quality.contact_sheet`)."""
-    rows = [{**r, "pictures": [f"{r['model']}-{r['style']}-{Path(r['photo']).stem}-network.png",
+    rows = [{**r, "pictures": [f"{Path(r['model']).stem}-{r['style']}-{Path(r['photo']).stem}"
+                               "-network.png",
                                f"{r['style']}-{Path(r['photo']).stem}-optimisation.png"]}
             for r in report["rows"]]  # fmt: skip
     return contact_sheet(rows, out)
 
 
-def weights_record(net, photo: str, size: int, out: Path, command: str) -> dict:
-    """``weights.json`` and ``weights.md`` in ``out``: :func:`weight_probes` of every shipped
-    model's every style on ``photo``."""
-    probes = {f"{name}/{style}": weight_probes(net, name, index, photo, size)
-              for name, index, style in styles_of(shipped_models())}  # fmt: skip
+def weights_record(net, photo: str, size: int, out: Path, command: str,
+                   models: list[str] | None = None) -> dict:  # fmt: skip
+    """``weights.json`` and ``weights.md`` in ``out``: :func:`weight_probes` of every style
+    of every model (default: the shipped ones) on ``photo``."""
+    probes = {f"{Path(name).stem}/{style}": weight_probes(net, name, index, photo, size)
+              for name, index, style in styles_of(models or shipped_models())}  # fmt: skip
     record = {"command": command, "photo": photo, "size": size, "probes": probes}
     out.mkdir(parents=True, exist_ok=True)
     (out / "weights.json").write_text(json.dumps(record, indent=1))
@@ -349,19 +353,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--reuse", type=Path, default=None, metavar="DIR",
                         help="a fast_quality run's folder (same --size and --iterations): "
                         "its optimisation pictures instead of optimising again")  # fmt: skip
+    parser.add_argument("--models", default=None,
+                        help="comma-separated model names or files (default: the shipped ones)")
     parser.add_argument("--weights", action="store_true",
                         help="only the weight probes, on the first photo (no optimisation)")
     args = parser.parse_args(argv)
+    models = args.models.split(",") if args.models else None
     from nst_utils.paper.vgg import load_vgg
 
     command = shlex.join(["python", "-m", "benchmarks.artefacts", *(argv or sys.argv[1:])])
     net = load_vgg(pooling="avg", verbose=False)
     if args.weights:
-        return weights_record(net, args.photos.split(",")[0], args.size, args.out, command)
+        return weights_record(net, args.photos.split(",")[0], args.size, args.out, command,
+                              models)  # fmt: skip
     stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M")
     out = args.out / f"{stamp}-artefacts"
     out.mkdir(parents=True, exist_ok=True)
-    report = run(net, args.photos.split(","), args.size, args.iterations, out, args.reuse)
+    report = run(net, args.photos.split(","), args.size, args.iterations, out, args.reuse,
+                 models)  # fmt: skip
     report = {"command": command, "machine": machine(), "arch": net.arch, "band": BAND,
               "size": args.size, "iterations": args.iterations, **report}  # fmt: skip
     (out / "artefacts.json").write_text(json.dumps(report, indent=1))
