@@ -218,3 +218,12 @@ def test_mistakes_are_reported_before_torch_is_imported(tmp_path, mistake):
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_quiet_prints_nothing_and_the_default_says_what_was_written(tmp_path, capsys):
+    deb = make_deb(tmp_path)
+    assert build(tmp_path / "a", "--deb", str(deb), "--include", "*", "--quiet") == 0
+    assert capsys.readouterr() == ("", "")
+    assert build(tmp_path / "b", "--deb", str(deb), "--include", "*") == 0
+    out, err = capsys.readouterr()
+    assert "wrote 2 photos from tiny-wallpapers 1.0-1" in out and "-> 40x30" in err
