@@ -34,7 +34,7 @@ import datetime as dt
 import json
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -176,12 +176,15 @@ def own_patterns(model: painter.StyleNet, style: int, shape: tuple[int, int]) ->
 
 
 def optimisation(net, photo: str, style: str, size: int, iterations: int,
-                 reuse: Path | None = None) -> torch.Tensor:  # fmt: skip
+                 reuse: Sequence[Path] = ()) -> torch.Tensor:  # fmt: skip
     """The paper's picture after ``iterations`` L-BFGS iterations (the fast engine path,
-    :func:`benchmarks.fast_quality.optimise`), or that picture as a ``fast_quality`` run with
-    the same size and iterations wrote it into the folder ``reuse`` (8-bit PNG)."""
-    pattern = f"*{style}-{Path(photo).stem}-{size}-optimisation-{iterations}.png"
-    found = sorted(reuse.glob(pattern)) if reuse else []
+    :func:`benchmarks.fast_quality.optimise`), or that picture as a ``fast_quality`` run or an
+    earlier record of this module with the same size and iterations wrote it into one of the
+    folders ``reuse`` (8-bit PNG)."""
+    stem = Path(photo).stem
+    patterns = (f"*{style}-{stem}-{size}-optimisation-{iterations}.png",
+                f"{style}-{stem}-optimisation.png")  # fmt: skip
+    found = [p for folder in reuse for pattern in patterns for p in sorted(folder.glob(pattern))]
     if found:
         return load_image(found[0])
     return optimise(net, photo, style, size, iterations).image
@@ -254,7 +257,7 @@ def styles_of(names: list[str]) -> list[tuple[str, int, str]]:
 
 
 def run(net, photos: list[str], size: int, iterations: int, out: Path,
-        reuse: Path | None = None, models: list[str] | None = None) -> dict:  # fmt: skip
+        reuse: Sequence[Path] = (), models: list[str] | None = None) -> dict:  # fmt: skip
     """Measure every model's style on every photo against the optimisation's picture."""
     rows, cache = [], {}
     for model_name, index, style in styles_of(models or shipped_models()):
@@ -350,9 +353,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--reuse", type=Path, default=None, metavar="DIR",
-                        help="a fast_quality run's folder (same --size and --iterations): "
-                        "its optimisation pictures instead of optimising again")  # fmt: skip
+    parser.add_argument("--reuse", type=Path, action="append", default=[], metavar="DIR",
+                        help="a fast_quality run's or an earlier record's folder (same --size "
+                        "and --iterations): its optimisation pictures instead of optimising "
+                        "again; repeat for more")  # fmt: skip
     parser.add_argument("--models", default=None,
                         help="comma-separated model names or files (default: the shipped ones)")
     parser.add_argument("--weights", action="store_true",

@@ -108,3 +108,12 @@ def test_symmetrised_layers_cannot_tell_rows_from_columns():
     assert abs(artefacts.kernel_anisotropy(twin.out.weight) - 1) < 1e-6
     assert torch.equal(twin.down[0].conv.weight, model.down[0].conv.weight)  # others untouched
     assert artefacts.kernel_anisotropy(model.out.weight) > 1.5  # a copy, not the model
+
+
+def test_optimisation_pictures_are_reused_from_earlier_records(tmp_path):
+    picture = torch.rand(1, 3, 12, 16)
+    save_image(picture, tmp_path / "four-brick-p-32-optimisation-5.png")  # fast_quality's name
+    found = artefacts.optimisation(None, "/x/p.jpg", "brick", 32, 5, [tmp_path])
+    assert found.shape == picture.shape and (found - picture).abs().max() <= 1 / 255
+    save_image(picture, tmp_path / "swirls-q-optimisation.png")  # this module's own name
+    assert artefacts.optimisation(None, "q", "swirls", 32, 5, [tmp_path]).shape == picture.shape
