@@ -246,7 +246,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
-    with pytest.raises(NSTError, match="out.png: cannot be written \\(disk full\\)"):
+    with pytest.raises(NSTError, match=r"out\.png: cannot be written \(disk full\)"):
         save_image(torch.rand(1, 3, 8, 8), target)
     assert list(tmp_path.iterdir()) == []
 
