@@ -21,7 +21,7 @@ def gram_figure(
     grams: Sequence[torch.Tensor], titles: Sequence[str], order: torch.Tensor
 ) -> Figure:
     """Two Gram matrices (signed log scale, shared colours) and their difference, reordered."""
-    a, b = (g[order][:, order].double() for g in grams)
+    a, b = (g[order][:, order].cpu().double() for g in grams)  # float64 on the CPU only
 
     def slog(x: torch.Tensor) -> np.ndarray:
         return (torch.sign(x) * torch.log1p(x.abs())).numpy()
